@@ -1,0 +1,72 @@
+// Every failure the harness can end in is one of these, so the CLI maps it to
+// a one-line cause, the log that shows it, and an exit code, without parsing text.
+
+/** Exit codes, stable for scripts and `git bisect run`. */
+export const ExitCode = {
+  clean: 0,
+  /** A leak or a kernel report was found. */
+  findings: 1,
+  /** The user asked for something that cannot be done: usage, patch or config errors. */
+  usage: 2,
+  /** The harness or the machine failed: build, boot, QEMU, SSH. */
+  infrastructure: 3,
+  /** Interrupted by SIGINT or SIGTERM. */
+  interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export type HarnessErrorKind =
+  | 'usage'
+  | 'patch'
+  | 'config'
+  | 'build'
+  | 'image'
+  | 'boot'
+  | 'qemu'
+  | 'qmp'
+  | 'ssh'
+  | 'guest'
+  | 'setup'
+  | 'interrupted';
+
+const exitCodeOf: Record<HarnessErrorKind, ExitCode> = {
+  usage: ExitCode.usage,
+  patch: ExitCode.usage,
+  config: ExitCode.usage,
+  build: ExitCode.infrastructure,
+  image: ExitCode.infrastructure,
+  boot: ExitCode.infrastructure,
+  qemu: ExitCode.infrastructure,
+  qmp: ExitCode.infrastructure,
+  ssh: ExitCode.infrastructure,
+  guest: ExitCode.infrastructure,
+  setup: ExitCode.infrastructure,
+  interrupted: ExitCode.interrupted,
+};
+
+export interface HarnessErrorDetails {
+  /** The log that shows the failure, when there is one. */
+  logPath?: string;
+  /** A few lines of evidence (the first compiler errors, the rejected hunk...). */
+  excerpt?: string[];
+  cause?: unknown;
+}
+
+/** A failure with its one-line cause, its evidence and its exit code. */
+export class HarnessError extends Error {
+  readonly kind: HarnessErrorKind;
+  readonly logPath: string | undefined;
+  readonly excerpt: string[];
+
+  constructor(kind: HarnessErrorKind, message: string, details: HarnessErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'HarnessError';
+    this.kind = kind;
+    this.logPath = details.logPath;
+    this.excerpt = details.excerpt ?? [];
+  }
+
+  get exitCode(): ExitCode {
+    return exitCodeOf[this.kind];
+  }
+}
