@@ -1,0 +1,29 @@
+// Which kind of finding a title is, in the spirit of syzkaller's crash.TitleToType: the title is
+// the one stable thing every format produces, so the kind is read from it, first match wins.
+import type { ReportKind } from './types.ts';
+
+const kindByTitle: Array<[RegExp, ReportKind]> = [
+  [/^WARNING: refcount bug/, 'refcount'],
+  [
+    /^(possible deadlock|inconsistent lock state|(WARNING|BUG): (locking bug|bad unlock balance|held lock freed|still has locks held|lock held when returning|nested lock)|(WARNING|INFO): suspicious RCU usage|INFO: trying to register non-static key)/,
+    'lockdep',
+  ],
+  [/^KASAN: /, 'kasan'],
+  [/^KFENCE: /, 'kfence'],
+  [/^KMSAN: /, 'kmsan'],
+  [/^KCSAN: /, 'kcsan'],
+  [/^memory leak in /, 'kmemleak'],
+  [/^INFO: rcu detected stall/, 'rcu-stall'],
+  [/^(INFO: task hung|INFO: task can't die|BUG: soft lockup|BUG: workqueue lockup|BUG: spinlock lockup)/, 'hang'],
+  [/^BUG: unable to handle kernel NULL pointer dereference/, 'null-deref'],
+  [/^general protection fault/, 'gpf'],
+  [/^UBSAN: /, 'ubsan'],
+  [/^(kernel panic|kernel stack overflow)/, 'panic'],
+  [/^(Internal error|Unhandled fault|Alignment trap|invalid opcode|divide error|stack segment fault|PANIC: double fault)/, 'oops'],
+  [/^WARNING/, 'warning'],
+];
+
+export function kindOfTitle(title: string): ReportKind {
+  for (const [re, kind] of kindByTitle) if (re.test(title)) return kind;
+  return 'bug';
+}

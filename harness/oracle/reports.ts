@@ -1,0 +1,150 @@
+// Cutting a log into kernel reports. The rules follow syzkaller's findReport: a report is the
+// header line and the following lines printed by the same caller; a later header starts the next
+// report unless it is one that rides along (a panic caused by the report), and a circular-locking
+// splat arriving deep inside an unfinished report belongs to it (oops printing takes locks in
+// unusual orders, so lockdep fires as a side effect).
+import { frameRes, stackStartRes } from './frames.ts';
+import { matchOops, reportStartIgnores, type Oops, type OopsFormat } from './formats.ts';
+import { kindOfTitle } from './kinds.ts';
+import type { LogLine } from './lines.ts';
+import { matchesAny } from './regex.ts';
+import { extractDescription } from './titles.ts';
+import type { KernelReport } from './types.ts';
+
+/** Lines a report must have before a trailing panic or lockdep splat is taken as its side effect. */
+const minLinesBeforeSideEffects = 22;
+const sideEffectRe = /Kernel panic - not syncing|WARNING: possible circular locking dependency detected/;
+const endMarkerRe = /^-+\[ end (?:trace|Kernel panic)/;
+// KASAN and KFENCE frame their reports with a rule of '='; the second one closes the report.
+const ruleRe = /^={20,}$/;
+const cpuContextRe = /^C\d+$/;
+
+interface Segment {
+  oops: Oops;
+  start: number;
+  end: number;
+  /** Indices of the lines that make up the report's text. */
+  textLines: number[];
+  /** Header lines inside this segment that belong to it. */
+  consumed: number[];
+}
+
+export function findReports(lines: LogLine[]): KernelReport[] {
+  const headers = new Map<number, Oops>();
+  for (const [i, line] of lines.entries()) {
+    const oops = matchOops(line.text);
+    if (oops) headers.set(i, oops);
+  }
+  const consumed = new Set<number>();
+  const reports: KernelReport[] = [];
+  for (const [start, oops] of headers) {
+    if (consumed.has(start)) continue;
+    const segment = collect(lines, headers, start, oops);
+    for (const i of segment.consumed) consumed.add(i);
+    reports.push(toReport(lines, segment));
+  }
+  return reports;
+}
+
+function isNewReportStart(text: string): boolean {
+  return !matchesAny(text, reportStartIgnores);
+}
+
+function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oops: Oops): Segment {
+  const context = lines[start]?.context ?? '';
+  // Without caller ids any line may be ours; with them, only our caller's lines are.
+  const tagged = context !== '' && context !== 'console';
+  const segment: Segment = { oops, start, end: start + 1, textLines: [start], consumed: [start] };
+  let skipText = false;
+  let cpuTraceback = false;
+  let closed = false;
+  let pending: number[] = [];
+  for (let i = start + 1; i < lines.length; i++) {
+    const line = lines[i];
+    if (!line) break;
+    const ours = line.context === context || (cpuTraceback && cpuContextRe.test(line.context));
+    const header = headers.get(i);
+    if (header && (ours || !tagged)) {
+      if (isNewReportStart(line.text)) {
+        const sideEffect = !closed && segment.textLines.length > minLinesBeforeSideEffects && sideEffectRe.test(line.text);
+        if (!sideEffect) break;
+      }
+      segment.consumed.push(i);
+      if (closed) {
+        // A panic after the end marker is still this report's consequence.
+        closed = false;
+        segment.textLines.push(...pending);
+        pending = [];
+      }
+    }
+    if (!ours || line.questionable) {
+      if (!closed) segment.end = i + 1;
+      continue;
+    }
+    if (closed) {
+      pending.push(i);
+      continue;
+    }
+    segment.end = i + 1;
+    if (line.text.includes('Disabling lock debugging due to kernel taint')) continue;
+    if (line.text.includes('Sending NMI from CPU')) {
+      // An all-CPU backtrace: other CPUs' lines are part of this report.
+      cpuTraceback = true;
+    } else if (segment.textLines.length > minLinesBeforeSideEffects && sideEffectRe.test(line.text)) {
+      skipText = true;
+    }
+    if (skipText) continue;
+    segment.textLines.push(i);
+    if (endMarkerRe.test(line.text) || (ruleRe.test(line.text) && segment.textLines.length > 3)) closed = true;
+  }
+  // Pending lines after the end marker were someone else's output.
+  return segment;
+}
+
+const srcRe = /([a-zA-Z0-9\-_/.]+\.[a-z]+:[0-9]+)/;
+const titleFrameRe = / in ([a-zA-Z0-9_]+)$/;
+
+function toReport(lines: LogLine[], segment: Segment): KernelReport {
+  const reportLines = segment.textLines.map((i) => lines[i]?.text ?? '');
+  const text = reportLines.join('\n') + '\n';
+  const desc = extractDescription(text, segment.oops) ?? { title: reportLines[0] ?? '', frames: [] };
+  const corrupted = desc.corrupted !== undefined || isCorrupted(desc.title, text, desc.format);
+  const report: KernelReport = {
+    kind: kindOfTitle(desc.title),
+    title: desc.title,
+    corrupted,
+    lines: reportLines,
+    startLine: segment.start,
+    endLine: segment.end,
+  };
+  const frame = desc.frames.find((f) => f !== 'corrupted') ?? titleFrameRe.exec(desc.title)?.[1];
+  if (frame) report.guiltyFrame = frame;
+  const location = srcRe.exec(reportLines[0] ?? '')?.[1];
+  if (location) report.location = location;
+  return report;
+}
+
+// syzkaller's isCorrupted: a report that should have a stack but shows no frame after its
+// "Call Trace:" (or kmemleak's "backtrace:", KASAN's "Allocated by task") was cut short.
+function isCorrupted(title: string, text: string, format: OopsFormat | undefined): boolean {
+  if (/\[ *[0-9]+\.[0-9]+\]/.test(title)) return true;
+  if (!format || format.noStackTrace) return false;
+  let hasStack = false;
+  for (const key of stackStartRes) {
+    const m = key.exec(text);
+    if (!m) continue;
+    const after = text.slice(m.index).split('\n');
+    if (after.length < 4) return true;
+    let found = false;
+    for (const frameLine of after.slice(1, 16)) {
+      if (matchesAny(frameLine, stackStartRes)) break;
+      if (frameLine.includes('(stack is not available)') || matchesAny(frameLine, frameRes)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return true;
+    hasStack = true;
+  }
+  return !hasStack;
+}
