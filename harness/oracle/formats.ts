@@ -384,7 +384,7 @@ export const linuxOopses: Oops[] = [
       compile('WARNING: See https.* for mitigation options.'),
       compile('WARNING: kernel not compiled with CPU_SRSO'),
       compile(r`EXT4-[Ff][Ss](?: \(.*\))?:`),
-      /[Ww][Aa][Rr][Nn][Ii][Nn][Gg]: .* uses (deprecated v2 capabilities|wireless extensions)/,
+      /warning: .* uses (deprecated v2 capabilities|wireless extensions)/i,
       compile(r`XFS \(\w+\): WARNING`),
     ],
   },

@@ -20,7 +20,7 @@ export interface LogLine {
 
 // syzkaller's consoleOutputRe, widened for util-linux dmesg which puts a space before the caller id.
 const prefixRe =
-  /^(?:\*\* \d+ printk messages dropped \*\* )?(?:.* login: )?(?:<\d+>)?\[ *\d+\.\d+\] ?(?:\[ *([CT]\d+)\])? /;
+  /^(?:\*\* \d+ printk messages dropped \*\* )?(?:.* login: )?(?:<\d+>)?\[ *\d+\.\d+\](?: ?\[ *([CT]\d+)\])? /;
 const levelOnlyRe = /^<\d+>/;
 const questionableRe = /^(?:\[<[0-9a-f]+>\])? \? /;
 

@@ -18,6 +18,9 @@ const endMarkerRe = /^-+\[ end (?:trace|Kernel panic)/;
 // KASAN and KFENCE frame their reports with a rule of '='; the second one closes the report.
 const ruleRe = /^={20,}$/;
 const cpuContextRe = /^C\d+$/;
+// Messages that are not bugs but print a stack; without caller ids their stack cannot be told
+// from the report's, so the title is taken from the text before them.
+const infoMessagesWithStack = ['vmalloc: allocation failure:', 'FAULT_INJECTION: forcing a failure', 'FAULT_FLAG_ALLOW_RETRY missing'];
 
 interface Segment {
   oops: Oops;
@@ -27,6 +30,8 @@ interface Segment {
   textLines: number[];
   /** Header lines inside this segment that belong to it. */
   consumed: number[];
+  /** How many of textLines the title may be read from. */
+  titleLines?: number;
 }
 
 export function findReports(lines: LogLine[]): KernelReport[] {
@@ -63,6 +68,9 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
     const line = lines[i];
     if (!line) break;
     const ours = line.context === context || (cpuTraceback && cpuContextRe.test(line.context));
+    if (!tagged && segment.titleLines === undefined && infoMessagesWithStack.some((m) => line.text.includes(m))) {
+      segment.titleLines = segment.textLines.length;
+    }
     const header = headers.get(i);
     if (header && (ours || !tagged)) {
       if (isNewReportStart(line.text)) {
@@ -97,7 +105,6 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
     segment.textLines.push(i);
     if (endMarkerRe.test(line.text) || (ruleRe.test(line.text) && segment.textLines.length > 3)) closed = true;
   }
-  // Pending lines after the end marker were someone else's output.
   return segment;
 }
 
@@ -106,7 +113,7 @@ const titleFrameRe = / in ([a-zA-Z0-9_]+)$/;
 
 function toReport(lines: LogLine[], segment: Segment): KernelReport {
   const reportLines = segment.textLines.map((i) => lines[i]?.text ?? '');
-  const text = reportLines.join('\n') + '\n';
+  const text = reportLines.slice(0, segment.titleLines).join('\n') + '\n';
   const desc = extractDescription(text, segment.oops) ?? { title: reportLines[0] ?? '', frames: [] };
   const corrupted = desc.corrupted !== undefined || isCorrupted(desc.title, text, desc.format);
   const report: KernelReport = {
