@@ -1,0 +1,96 @@
+// From "this tree, these patches, these fragments" to a built kernel, reusing
+// whatever the cache already holds.
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { contentKey, type CacheLayout } from '../cache.ts';
+import { HarnessError } from '../errors.ts';
+import type { Progress } from '../log.ts';
+import { withLock } from '../lock.ts';
+import { ensureDebianSource } from '../source/debian-source.ts';
+import { prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
+import { ConfigSyntaxError, mergeFragments, renderConfig, type ConfigFragment } from './kconfig.ts';
+import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
+
+export const kconfigDir = fileURLToPath(new URL('../../kconfigs/', import.meta.url));
+
+/** The fragments every kernel gets, in the order they are applied. */
+export const standardFragments = ['base.config', 'intel-iommu.config', 'virtio-iommu.config', 'vfio.config', 'debug.config'];
+
+export interface KernelRequest {
+  /** A git tree; undefined means Debian's packaged 6.12 source. */
+  src?: string;
+  /** Commit-ish in `src`; HEAD by default. */
+  ref?: string;
+  patches: string[];
+  /** Extra fragments (--kconfig), applied after the standard ones. */
+  kconfigs: string[];
+}
+
+export interface KernelSource {
+  /** The tree the kernel came from: a path, or `debian:linux-source-6.12`. */
+  source: string;
+  commit: string;
+  patches: string[];
+}
+
+export interface ObtainedKernel {
+  artifacts: KernelArtifacts;
+  source: KernelSource;
+  /** Build wall time; 0 when it came from the cache. */
+  buildSeconds: number;
+}
+
+export async function loadFragments(extra: string[]): Promise<ConfigFragment[]> {
+  const available = new Set(await readdir(kconfigDir));
+  const standard = standardFragments.filter((name) => available.has(name)).map((name) => path.join(kconfigDir, name));
+  const fragments: ConfigFragment[] = [];
+  for (const file of [...standard, ...extra.map((name) => path.resolve(name))]) {
+    const text = await readFile(file, 'utf8').catch(() => {
+      throw new HarnessError('usage', `cannot read kconfig fragment ${file}`);
+    });
+    fragments.push({ name: file, text });
+  }
+  return fragments;
+}
+
+export async function obtainKernel(layout: CacheLayout, request: KernelRequest, progress: Progress): Promise<ObtainedKernel> {
+  const repo = request.src ? path.resolve(request.src) : await ensureDebianSource(layout, progress);
+  const baseCommit = await resolveCommit(repo, request.ref ?? 'HEAD');
+  let requested;
+  try {
+    requested = mergeFragments(await loadFragments(request.kconfigs));
+  } catch (error) {
+    if (error instanceof ConfigSyntaxError) throw new HarnessError('config', error.message, { logPath: error.source });
+    throw error;
+  }
+  const patchTexts = await Promise.all(
+    request.patches.map((patch) =>
+      readFile(patch).catch(() => {
+        throw new HarnessError('usage', `cannot read patch ${path.resolve(patch)}`);
+      }),
+    ),
+  );
+  const key = contentKey('x86_64', baseCommit, renderConfig(requested), ...patchTexts);
+  const source: KernelSource = {
+    source: request.src ? repo : 'debian:linux-source-6.12',
+    commit: baseCommit,
+    patches: request.patches.map((patch) => path.resolve(patch)),
+  };
+
+  const cached = await cachedKernel(layout, key);
+  if (cached) {
+    progress.step(`kernel ${cached.release} from cache (${key})`);
+    return { artifacts: cached, source, buildSeconds: 0 };
+  }
+  const worktree = worktreeFor(layout, repo);
+  return withLock(layout.locks, path.basename(worktree), 120 * 60_000, async () => {
+    const raced = await cachedKernel(layout, key);
+    if (raced) return { artifacts: raced, source, buildSeconds: 0 };
+    const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress });
+    const buildDir = path.join(layout.builds, path.basename(worktree));
+    const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress });
+    progress.step(`built ${outcome.artifacts.release} in ${outcome.seconds.toFixed(0)} s`);
+    return { artifacts: outcome.artifacts, source, buildSeconds: outcome.seconds };
+  });
+}

@@ -1,0 +1,156 @@
+// Builds a kernel out of tree. The build directory is one per worktree and
+// reused, so a patch variant costs an incremental build; finished kernels are
+// copied into a content-keyed cache, so a repeated request costs nothing.
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { execa } from 'execa';
+import { ensureDir, type CacheLayout } from '../cache.ts';
+import { HarnessError } from '../errors.ts';
+import { exists } from '../files.ts';
+import type { Progress } from '../log.ts';
+import { firstBuildErrors, buildProgressTarget } from './build-log.ts';
+import { applyOptions, droppedOptions, type ConfigMap } from './kconfig.ts';
+
+export interface KernelArtifacts {
+  /** The content key: same key, same kernel. */
+  key: string;
+  dir: string;
+  bzImage: string;
+  vmlinux: string;
+  config: string;
+  /** `make headers_install` output; guest helpers compile against it. */
+  headers: string;
+  buildLog: string;
+  release: string;
+}
+
+export interface BuildRequest {
+  key: string;
+  worktree: string;
+  buildDir: string;
+  requested: ConfigMap;
+  progress: Progress;
+  jobs?: number;
+}
+
+export interface BuildOutcome {
+  artifacts: KernelArtifacts;
+  /** Wall time of the build; 0 when the kernel came from the cache. */
+  seconds: number;
+}
+
+export function artifactsFor(layout: CacheLayout, key: string): KernelArtifacts {
+  const dir = path.join(layout.kernels, key);
+  return {
+    key,
+    dir,
+    bzImage: path.join(dir, 'bzImage'),
+    vmlinux: path.join(dir, 'vmlinux'),
+    config: path.join(dir, 'config'),
+    headers: path.join(dir, 'headers'),
+    buildLog: path.join(dir, 'build.log'),
+    release: '',
+  };
+}
+
+/** A kernel already in the cache, or undefined. */
+export async function cachedKernel(layout: CacheLayout, key: string): Promise<KernelArtifacts | undefined> {
+  const artifacts = artifactsFor(layout, key);
+  const releaseFile = path.join(artifacts.dir, 'release');
+  if (!(await exists(releaseFile))) return undefined;
+  return { ...artifacts, release: (await readFile(releaseFile, 'utf8')).trim() };
+}
+
+/** Configures and builds the worktree; the caller holds the worktree's lock. */
+export async function buildKernel(layout: CacheLayout, request: BuildRequest): Promise<BuildOutcome> {
+  const { worktree, buildDir, progress } = request;
+  await ensureDir(buildDir);
+  const log = path.join(buildDir, 'build.log');
+  await writeFile(log, '');
+  const started = Date.now();
+  const make = (args: string[], timeoutMs: number) => runMake(worktree, buildDir, args, log, progress, timeoutMs);
+
+  progress.step('configuring: tinyconfig + kconfig fragments');
+  await make(['tinyconfig'], 5 * 60_000);
+  const configPath = path.join(buildDir, '.config');
+  await writeFile(configPath, applyOptions(await readFile(configPath, 'utf8'), request.requested));
+  await make(['olddefconfig'], 5 * 60_000);
+  const finalConfig = await readFile(configPath, 'utf8');
+  const dropped = droppedOptions(request.requested, finalConfig);
+  if (dropped.length > 0) {
+    const names = dropped.map((d) => `${d.option}=${d.requested} (got ${d.actual})`);
+    throw new HarnessError('config', `${dropped.length} requested config option(s) did not survive olddefconfig: ${names.join(', ')}`, {
+      logPath: configPath,
+      excerpt: names,
+    });
+  }
+
+  const jobs = request.jobs ?? os.availableParallelism();
+  progress.step(`building bzImage with ${jobs} job(s); log: ${log}`);
+  await make([`-j${jobs}`, 'bzImage'], 90 * 60_000);
+
+  const artifacts = artifactsFor(layout, request.key);
+  const staging = `${artifacts.dir}.tmp-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  await make(['headers_install', `INSTALL_HDR_PATH=${path.join(staging, 'headers')}`], 10 * 60_000);
+  await copyFile(path.join(buildDir, 'arch/x86/boot/bzImage'), path.join(staging, 'bzImage'));
+  await copyFile(path.join(buildDir, 'vmlinux'), path.join(staging, 'vmlinux'));
+  await writeFile(path.join(staging, 'config'), finalConfig);
+  const release = (await readFile(path.join(buildDir, 'include/config/kernel.release'), 'utf8')).trim();
+  await copyFile(log, path.join(staging, 'build.log'));
+  // The release file marks a complete entry, so it is written last.
+  await writeFile(path.join(staging, 'release'), `${release}\n`);
+  await rm(artifacts.dir, { recursive: true, force: true });
+  await rename(staging, artifacts.dir);
+  return { artifacts: { ...artifacts, release }, seconds: (Date.now() - started) / 1000 };
+}
+
+async function runMake(
+  worktree: string,
+  buildDir: string,
+  args: string[],
+  log: string,
+  progress: Progress,
+  timeoutMs: number,
+): Promise<void> {
+  const compiler = (await hasCcache()) ? ['CC=ccache gcc'] : [];
+  const child = execa('make', ['-C', worktree, `O=${buildDir}`, 'ARCH=x86_64', ...compiler, ...args], {
+    all: true,
+    buffer: false,
+    reject: false,
+    stdin: 'ignore',
+    timeout: timeoutMs,
+    env: { KBUILD_BUILD_USER: 'iommu-harness', KBUILD_BUILD_HOST: 'localhost' },
+  });
+  const logStream = createWriteStream(log, { flags: 'a' });
+  if (child.all) {
+    for await (const line of readline.createInterface({ input: child.all })) {
+      logStream.write(`${line}\n`);
+      const target = buildProgressTarget(line);
+      if (target) progress.detail(target);
+    }
+  }
+  const result = await child;
+  await new Promise((resolve) => logStream.end(resolve));
+  if (result.timedOut) {
+    throw new HarnessError('build', `make ${args.join(' ')} timed out after ${timeoutMs / 60_000} min`, { logPath: log });
+  }
+  if (result.exitCode !== 0) {
+    const excerpt = firstBuildErrors(await readFile(log, 'utf8'));
+    throw new HarnessError('build', `make ${args.join(' ')} failed: ${excerpt[0]?.trim() ?? 'no output'}`, { logPath: log, excerpt });
+  }
+}
+
+let ccache: Promise<boolean> | undefined;
+function hasCcache(): Promise<boolean> {
+  ccache ??= execa('ccache', ['--version'], { reject: false }).then(
+    (result) => result.exitCode === 0,
+    () => false,
+  );
+  return ccache;
+}
+

@@ -1,0 +1,40 @@
+// The guest's C helpers, compiled against the built tree's own uapi headers
+// (Debian 12's are 6.1 and lack linux/iommufd.h) and linked statically, so the
+// guest needs no C library for them.
+import { readFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
+import { HarnessError } from '../errors.ts';
+import { exists } from '../files.ts';
+
+export const guestSourceDir = fileURLToPath(new URL('../../images/guest/', import.meta.url));
+
+/** Helpers the guest image carries, by the name they have in the guest's /bin. */
+export const guestHelpers = ['vfio-helper'] as const;
+export type GuestHelper = (typeof guestHelpers)[number];
+
+/** Compiles `name` against `headersDir` (a headers_install tree) unless the cache has it. */
+export async function compileGuestHelper(layout: CacheLayout, name: GuestHelper, headersDir: string): Promise<string> {
+  const source = path.join(guestSourceDir, `${name}.c`);
+  const uapi = path.join(headersDir, 'include', 'linux');
+  const inputs = await Promise.all([source, path.join(uapi, 'vfio.h'), path.join(uapi, 'iommufd.h')].map((file) => readFile(file)));
+  const dir = await ensureDir(path.join(layout.images, 'helpers', contentKey(name, ...inputs)));
+  const binary = path.join(dir, name);
+  if (await exists(binary)) return binary;
+  const partial = `${binary}.tmp-${process.pid}`;
+  const result = await execa(
+    'gcc',
+    ['-static', '-O2', '-Wall', '-Wextra', '-Werror', `-I${path.join(headersDir, 'include')}`, '-o', partial, source],
+    { reject: false, timeout: 120_000 },
+  );
+  if (result.exitCode !== 0) {
+    throw new HarnessError('image', `guest helper ${name} does not compile: ${result.stderr.split('\n')[0]}`, {
+      logPath: source,
+      excerpt: result.stderr.split('\n').slice(0, 8),
+    });
+  }
+  await rename(partial, binary);
+  return binary;
+}

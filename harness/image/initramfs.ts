@@ -1,0 +1,76 @@
+// The guest: busybox, dropbear with the libraries it links, the harness's
+// keys and C helpers, and /init. Written as a gzip'd newc archive and cached by
+// the archive's content, so an unchanged guest is never rebuilt.
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { execa } from 'execa';
+import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
+import { HarnessError } from '../errors.ts';
+import { exists } from '../files.ts';
+import { parentDirs, writeCpio, type CpioEntry } from './cpio.ts';
+import { compileGuestHelper, guestHelpers } from './guest-helpers.ts';
+import type { HarnessKeys } from './keys.ts';
+
+const initScript = fileURLToPath(new URL('../../images/init.sh', import.meta.url));
+const busybox = '/bin/busybox';
+const dropbear = '/usr/sbin/dropbear';
+
+export interface GuestImage {
+  path: string;
+  key: string;
+}
+
+/** Shared libraries a dynamic binary loads, from `ldd`: absolute paths, the loader included. */
+export function parseLdd(output: string): string[] {
+  const libraries: string[] = [];
+  for (const line of output.split('\n')) {
+    const match = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(0x/.exec(line);
+    if (match?.[1]) libraries.push(match[1]);
+  }
+  return libraries;
+}
+
+export async function buildGuestImage(layout: CacheLayout, keys: HarnessKeys, headersDir: string): Promise<GuestImage> {
+  const ldd = await execa('ldd', [dropbear], { reject: false });
+  if (ldd.exitCode !== 0) throw new HarnessError('image', `cannot list dropbear's libraries (ldd ${dropbear}): ${ldd.stderr.trim()}`);
+
+  const files: { path: string; source?: string; data?: Buffer; mode: number }[] = [
+    { path: 'init', source: initScript, mode: 0o755 },
+    { path: 'bin/busybox', source: busybox, mode: 0o755 },
+    { path: 'usr/sbin/dropbear', source: dropbear, mode: 0o755 },
+    ...parseLdd(ldd.stdout).map((library) => ({ path: library.slice(1), source: library, mode: 0o755 })),
+    { path: 'etc/dropbear/host_ed25519', source: keys.hostKeyDropbear, mode: 0o600 },
+    { path: 'root/.ssh/authorized_keys', data: Buffer.from(`${keys.clientPublicKey}\n`), mode: 0o600 },
+    { path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n'), mode: 0o644 },
+    { path: 'etc/group', data: Buffer.from('root:x:0:\n'), mode: 0o644 },
+  ];
+  for (const helper of guestHelpers) {
+    files.push({ path: `bin/${helper}`, source: await compileGuestHelper(layout, helper, headersDir), mode: 0o755 });
+  }
+
+  const entries: CpioEntry[] = [];
+  const dirs = new Set([...parentDirs(files.map((file) => file.path)), 'bin', 'dev', 'proc', 'sys', 'tmp', 'root', 'root/.ssh']);
+  for (const dir of [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b))) {
+    entries.push({ type: 'dir', path: dir, mode: dir.startsWith('root') ? 0o700 : 0o755 });
+  }
+  // The kernel opens /dev/console for init before devtmpfs is mounted.
+  entries.push({ type: 'chardev', path: 'dev/console', major: 5, minor: 1 });
+  entries.push({ type: 'symlink', path: 'bin/sh', target: 'busybox' });
+  for (const file of files) {
+    const data = file.data ?? (await readFile(file.source as string));
+    entries.push({ type: 'file', path: file.path, data, mode: file.mode });
+  }
+
+  const archive = writeCpio(entries);
+  const key = contentKey(archive);
+  const dir = await ensureDir(layout.images);
+  const image = path.join(dir, `initramfs-${key}.cpio.gz`);
+  if (!(await exists(image))) {
+    const partial = `${image}.tmp-${process.pid}`;
+    await writeFile(partial, gzipSync(archive, { level: 6 }));
+    await rename(partial, image);
+  }
+  return { path: image, key };
+}

@@ -1,0 +1,91 @@
+// The QEMU command line, pure, so every choice in it is tested without QEMU.
+import type { IommuModel, Topology } from './topology.ts';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface MachineSpec {
+  iommu: IommuModel;
+  accel: Accel;
+  kernel: string;
+  initrd: string;
+  topology: Topology;
+  consoleLog: string;
+  qmpSocket: string;
+  memoryMb?: number;
+  cpus?: number;
+}
+
+/** Kernel command line for a harness guest. */
+export function kernelCommandLine(iommu: IommuModel, extra: string[] = []): string {
+  const words = [
+    'console=ttyS0',
+    // A panic ends QEMU at once (with -no-reboot) instead of hanging the run.
+    'panic=-1',
+    // iommu_group_alloc/release report with pr_debug; enabling the whole of
+    // iommu.c floods the console with map/unmap lines.
+    'dyndbg="func iommu_group_alloc +p; func iommu_group_release +p"',
+    // pr_debug is KERN_DEBUG: without this it reaches dmesg but not the console.
+    'ignore_loglevel',
+    'printk.devkmsg=on',
+    ...(iommu === 'intel'
+      ? ['intel_iommu=on']
+      : // virtio-iommu has no interrupt remapping, which VFIO refuses without these.
+        ['vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1']),
+    ...extra,
+  ];
+  return words.join(' ');
+}
+
+function deviceArg(driver: string, props: Record<string, string | number | boolean>): string {
+  const pairs = Object.entries(props).map(([key, value]) => `${key}=${typeof value === 'boolean' ? (value ? 'on' : 'off') : value}`);
+  return [driver, ...pairs].join(',');
+}
+
+export function qemuArgs(spec: MachineSpec): string[] {
+  const args = [
+    '-machine',
+    `q35,accel=${spec.accel}${spec.iommu === 'intel' ? ',kernel-irqchip=split' : ''}`,
+    '-cpu',
+    spec.accel === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(spec.cpus ?? 2),
+    '-m',
+    String(spec.memoryMb ?? 1024),
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    spec.kernel,
+    '-initrd',
+    spec.initrd,
+    '-append',
+    kernelCommandLine(spec.iommu, spec.topology.cmdline),
+    // The console goes to a file from the first byte, whatever happens to the harness.
+    '-chardev',
+    `file,id=console,path=${spec.consoleLog}`,
+    '-serial',
+    'chardev:console',
+    '-qmp',
+    `unix:${spec.qmpSocket},server=on,wait=off`,
+    // restrict=on: the guest reaches nothing but the forwarded port. Port 0
+    // lets the host pick a free one; the harness reads it back over QMP.
+    '-netdev',
+    'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:0-:22',
+  ];
+  // The vIOMMU comes before the PCI devices it translates for.
+  args.push('-device', spec.iommu === 'intel' ? 'intel-iommu,intremap=on' : 'virtio-iommu-pci');
+  args.push('-device', 'virtio-net-pci,netdev=net0');
+  for (const global of spec.topology.globals ?? []) args.push('-global', global);
+  for (const device of spec.topology.devices) args.push('-device', deviceArg(device.driver, { ...device.props, id: device.id }));
+  return args;
+}
+
+/** The host port QEMU picked for the guest's SSH, from `info usernet`. */
+export function parseForwardedPort(infoUsernet: string): number | undefined {
+  for (const line of infoUsernet.split('\n')) {
+    const match = /HOST_FORWARD\]?\s+\d+\s+127\.0\.0\.1\s+(\d+)\s+10\.0\.2\.15\s+22\b/.exec(line);
+    if (match?.[1]) return Number(match[1]);
+  }
+  return undefined;
+}

@@ -1,0 +1,63 @@
+// The default kernel: Debian's packaged 6.12 source, unpacked into the cache
+// once and committed, so it is a git tree like any user's.
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
+import { HarnessError } from '../errors.ts';
+import { exists } from '../files.ts';
+import type { Progress } from '../log.ts';
+import { withLock } from '../lock.ts';
+import { git } from './git.ts';
+
+export const debianSourceDir = '/usr/src';
+const tarballPattern = /^linux-source-(6\.12)\.tar\.xz$/;
+
+/**
+ * Debian's .gitignore ends with a block that ignores everything at the top
+ * level (`/*` then `!/debian/`), since its packaging repository holds only
+ * debian/. Left in, `git add -A` tracks nothing.
+ */
+export function stripDebianIgnoreBlock(gitignore: string): string {
+  const lines = gitignore.split('\n');
+  const start = lines.findIndex((line) => /^#\s*Debian packaging/i.test(line));
+  const kept = start >= 0 ? lines.slice(0, start) : lines.filter((line) => line !== '/*' && line !== '!/debian/');
+  return kept.join('\n').replace(/\n*$/, '\n');
+}
+
+export async function findDebianTarball(dir = debianSourceDir): Promise<string> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const name = names.find((candidate) => tarballPattern.test(candidate));
+  if (!name) {
+    throw new HarnessError('setup', `no linux-source-6.12 tarball in ${dir}: run \`npx iommu-harness setup\` (installs linux-source-6.12)`);
+  }
+  return path.join(dir, name);
+}
+
+/** Returns a git repository holding the Debian source, unpacking it on first use. */
+export async function ensureDebianSource(layout: CacheLayout, progress: Progress): Promise<string> {
+  const tarball = await findDebianTarball();
+  const info = await stat(tarball);
+  const repo = path.join(layout.sources, `debian-${contentKey(tarball, String(info.size), String(info.mtimeMs))}`);
+  const readyMark = path.join(repo, '.git', 'iommu-harness-ready');
+  if (await exists(readyMark)) return repo;
+  return withLock(layout.locks, path.basename(repo), 30 * 60_000, async () => {
+    if (await exists(readyMark)) return repo;
+    progress.step(`unpacking ${tarball} into ${repo} (once)`);
+    await rm(repo, { recursive: true, force: true });
+    await ensureDir(repo);
+    // node-tar does not read xz; the system tar does.
+    const unpack = await execa('tar', ['-xJf', tarball, '-C', repo, '--strip-components=1'], { reject: false, timeout: 10 * 60_000 });
+    if (unpack.exitCode !== 0) {
+      throw new HarnessError('setup', `could not unpack ${tarball}: ${unpack.stderr.split('\n')[0]}`);
+    }
+    const ignorePath = path.join(repo, '.gitignore');
+    await writeFile(ignorePath, stripDebianIgnoreBlock(await readFile(ignorePath, 'utf8')));
+    progress.step('committing the Debian source to git (once, about a minute)');
+    await git(repo, ['init', '-q']);
+    await git(repo, ['add', '-A']);
+    await git(repo, ['commit', '-q', '-m', `Debian ${path.basename(tarball)}`]);
+    await writeFile(readyMark, `${tarball}\n`);
+    return repo;
+  });
+}
