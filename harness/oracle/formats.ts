@@ -398,7 +398,7 @@ export const linuxOopses: Oops[] = [
       lockdepAt('is trying to acquire lock', r`possible recursive locking detected \]`, 'possible deadlock in %[1]v', 'INFO'),
       lockdepAt('takes', r`inconsistent lock state \]`, 'inconsistent lock state in %[1]v', 'INFO'),
       {
-        title: compile('INFO: rcu_(?:preempt|sched|bh) (?:self-)?detected(?: expedited)? stall'),
+        title: compile('INFO: rcu_(?:preempt|sched|bh) (?:self-)?detected(?: expedited)? stall|INFO: rcu_tasks detected stalls'),
         fmt: 'INFO: rcu detected stall in %[1]v',
         stack: {
           parts: [compile('apic_timer_interrupt'), linuxRipFrame, parseStackTrace],
@@ -419,7 +419,8 @@ export const linuxOopses: Oops[] = [
         stack: callTrace(['rcu', 'kmem', 'slab']),
       },
       {
-        title: compile('INFO: task .* blocked for more than [0-9]+ seconds'),
+        // 6.19+ says "blocked in I/O wait for more than" for tasks in D state on I/O.
+        title: compile('INFO: task .* blocked (?:in I/O wait )?for more than [0-9]+ seconds'),
         fmt: 'INFO: task hung in %[1]v',
         stack: callTrace(undefined, hangFrameExtractor),
       },
@@ -573,6 +574,20 @@ export const linuxOopses: Oops[] = [
   {
     header: 'VFS: Busy inodes after unmount',
     formats: [{ title: compile('VFS: Busy inodes after unmount'), fmt: 'VFS: Busy inodes after unmount (use-after-free)', noStackTrace: true }],
+    suppressions: [],
+  },
+  {
+    header: 'trusty: panic',
+    formats: [
+      {
+        title: compile('trusty: panic.* ASSERT FAILED'),
+        report: compile(r`trusty: panic \(.*?\):(?: DEBUG)? ASSERT FAILED at \(.*?\): (.+)`),
+        fmt: 'trusty: ASSERT FAILED: %[1]v',
+        noStackTrace: true,
+      },
+      { title: compile('trusty: panic.* ASSERT FAILED.*: *(.*)'), fmt: 'trusty: ASSERT FAILED: %[1]v', corrupted: true },
+      { title: compile('trusty: panic'), report: compile(r`trusty: panic \(.*?\): (.+)`), fmt: 'trusty: panic: %[1]v', noStackTrace: true },
+    ],
     suppressions: [],
   },
   {

@@ -29,7 +29,7 @@ export function parseKnownIssues(text: string): KnownIssue[] {
       let title: RegExp;
       try {
         // 'g' and 'y' make test() stateful across reports.
-        title = new RegExp(m[1], m[2].replace(/[gy]/g, ''));
+        title = new RegExp(m[1], (m[2] ?? '').replace(/[gy]/g, ''));
       } catch (err) {
         throw new KnownIssuesError(lineNo, `bad regular expression: ${(err as Error).message}`);
       }

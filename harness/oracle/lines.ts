@@ -39,8 +39,10 @@ function parseLine(line: string): LogLine {
   const body = clean.slice(m[0].length);
   const context = m[1] ?? 'console';
   // <EOI> lines look like questionable frames but mark the end of an interrupt stack.
-  if (questionableRe.test(body) && !body.includes('<EOI>')) {
-    return { text: body.slice(body.indexOf(' ? ') + 2), context, questionable: true };
+  if (!body.includes('<EOI>')) {
+    if (questionableRe.test(body)) return { text: body.slice(body.indexOf(' ? ') + 2), context, questionable: true };
+    // powerpc marks the same doubt with a suffix.
+    if (body.endsWith(' (unreliable)')) return { text: body.slice(0, -13), context, questionable: true };
   }
   return { text: body, context, questionable: false };
 }

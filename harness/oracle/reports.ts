@@ -26,12 +26,12 @@ interface Segment {
   oops: Oops;
   start: number;
   end: number;
-  /** Indices of the lines that make up the report's text. */
-  textLines: number[];
+  /** Indices of the report's own lines. */
+  own: number[];
+  /** Indices of the lines its title is read from. */
+  titleLines: number[];
   /** Header lines inside this segment that belong to it. */
   consumed: number[];
-  /** How many of textLines the title may be read from. */
-  titleLines?: number;
 }
 
 export function findReports(lines: LogLine[]): KernelReport[] {
@@ -59,51 +59,59 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
   const context = lines[start]?.context ?? '';
   // Without caller ids any line may be ours; with them, only our caller's lines are.
   const tagged = context !== '' && context !== 'console';
-  const segment: Segment = { oops, start, end: start + 1, textLines: [start], consumed: [start] };
+  const segment: Segment = { oops, start, end: start + 1, own: [start], titleLines: [start], consumed: [start] };
+  let seen = 1;
   let skipText = false;
   let cpuTraceback = false;
   let closed = false;
+  // With caller ids syzkaller reads the title from all of the caller's later lines, even past the
+  // next report (a stall's stack may come after a WARNING it provoked); without them it stops there.
+  let cut = false;
+  let titleFrozen = false;
   let pending: number[] = [];
   for (let i = start + 1; i < lines.length; i++) {
     const line = lines[i];
     if (!line) break;
     const ours = line.context === context || (cpuTraceback && cpuContextRe.test(line.context));
-    if (!tagged && segment.titleLines === undefined && infoMessagesWithStack.some((m) => line.text.includes(m))) {
-      segment.titleLines = segment.textLines.length;
-    }
+    if (!tagged && infoMessagesWithStack.some((m) => line.text.includes(m))) titleFrozen = true;
     const header = headers.get(i);
-    if (header && (ours || !tagged)) {
-      if (isNewReportStart(line.text)) {
-        const sideEffect = !closed && segment.textLines.length > minLinesBeforeSideEffects && sideEffectRe.test(line.text);
-        if (!sideEffect) break;
-      }
-      segment.consumed.push(i);
-      if (closed) {
-        // A panic after the end marker is still this report's consequence.
-        closed = false;
-        segment.textLines.push(...pending);
-        pending = [];
+    if (header && (ours || !tagged) && !cut) {
+      const sideEffect = !closed && seen > minLinesBeforeSideEffects && sideEffectRe.test(line.text);
+      if (isNewReportStart(line.text) && !sideEffect) {
+        if (!tagged) break;
+        cut = true;
+      } else {
+        segment.consumed.push(i);
+        if (closed) {
+          // A panic after the end marker is still this report's consequence.
+          closed = false;
+          segment.own.push(...pending);
+          pending = [];
+        }
       }
     }
     if (!ours || line.questionable) {
-      if (!closed) segment.end = i + 1;
+      if (!closed && !cut) segment.end = i + 1;
       continue;
     }
-    if (closed) {
-      pending.push(i);
-      continue;
+    seen++;
+    if (!cut) {
+      if (closed) {
+        pending.push(i);
+      } else {
+        segment.end = i + 1;
+        segment.own.push(i);
+        if (endMarkerRe.test(line.text) || (ruleRe.test(line.text) && segment.own.length > 3)) closed = true;
+      }
     }
-    segment.end = i + 1;
     if (line.text.includes('Disabling lock debugging due to kernel taint')) continue;
     if (line.text.includes('Sending NMI from CPU')) {
       // An all-CPU backtrace: other CPUs' lines are part of this report.
       cpuTraceback = true;
-    } else if (segment.textLines.length > minLinesBeforeSideEffects && sideEffectRe.test(line.text)) {
+    } else if (seen > minLinesBeforeSideEffects && sideEffectRe.test(line.text)) {
       skipText = true;
     }
-    if (skipText) continue;
-    segment.textLines.push(i);
-    if (endMarkerRe.test(line.text) || (ruleRe.test(line.text) && segment.textLines.length > 3)) closed = true;
+    if (!skipText && !titleFrozen) segment.titleLines.push(i);
   }
   return segment;
 }
@@ -112,8 +120,8 @@ const srcRe = /([a-zA-Z0-9\-_/.]+\.[a-z]+:[0-9]+)/;
 const titleFrameRe = / in ([a-zA-Z0-9_]+)$/;
 
 function toReport(lines: LogLine[], segment: Segment): KernelReport {
-  const reportLines = segment.textLines.map((i) => lines[i]?.text ?? '');
-  const text = reportLines.slice(0, segment.titleLines).join('\n') + '\n';
+  const reportLines = segment.own.map((i) => lines[i]?.text ?? '');
+  const text = segment.titleLines.map((i) => lines[i]?.text ?? '').join('\n') + '\n';
   const desc = extractDescription(text, segment.oops) ?? { title: reportLines[0] ?? '', frames: [] };
   const corrupted = desc.corrupted !== undefined || isCorrupted(desc.title, text, desc.format);
   const report: KernelReport = {
