@@ -54,6 +54,15 @@ const ripThenTrace = (extractor?: StackFmt['extractor']): StackFmt => ({
 });
 const ripOnly: StackFmt = { parts: [linuxRipFrame] };
 
+// The leaked object's allocation stack, allocator frames skipped: the title names who allocated.
+const kmemleakStack: StackFmt = {
+  parts: [compile(r`backtrace(?: \(crc [0-9a-fA-F]*\))?:`), parseStackTrace],
+  skip: [
+    'kmemleak', 'mmap', 'kmem', 'slab', 'alloc', 'create_object', 'idr_get', 'list_lru_init',
+    'kasprintf', 'kvasprintf', 'pcpu_create', 'strdup', 'strndup', 'memdup',
+  ],
+};
+
 const lockdepAt = (what: string, header: string, fmt: string, prefix = 'WARNING'): OopsFormat => ({
   title: compile(`${prefix}: ${header}`),
   report: compile(`${prefix}: ${header}(?:.*\\n)+?.*${what}(?:.*\\n)+?.*at: (?:{{PC}} +)?{{FUNC}}`),
@@ -224,17 +233,7 @@ export const linuxOopses: Oops[] = [
         fmt: 'BUG: workqueue leaked lock or atomic in %[1]v',
         noStackTrace: true,
       },
-      {
-        title: compile('BUG: memory leak'),
-        fmt: 'memory leak in %[1]v',
-        stack: {
-          parts: [compile(r`backtrace(?: \(crc [0-9a-fA-F]*\))?:`), parseStackTrace],
-          skip: [
-            'kmemleak', 'mmap', 'kmem', 'slab', 'alloc', 'create_object', 'idr_get', 'list_lru_init',
-            'kasprintf', 'kvasprintf', 'pcpu_create', 'strdup', 'strndup', 'memdup',
-          ],
-        },
-      },
+      { title: compile('BUG: memory leak'), fmt: 'memory leak in %[1]v', stack: kmemleakStack },
       {
         title: compile('BUG: .*stack guard page was hit at'),
         fmt: 'BUG: stack guard page was hit in %[1]v',
@@ -577,6 +576,13 @@ export const linuxOopses: Oops[] = [
     suppressions: [],
   },
   {
+    // /sys/kernel/debug/kmemleak, copied to the console by the harness; syzkaller's executor
+    // prints "BUG: memory leak" before each such object instead.
+    header: 'unreferenced object 0x',
+    formats: [{ title: compile(r`unreferenced object 0x[0-9a-f]+ \(size [0-9]+\):`), fmt: 'memory leak in %[1]v', stack: kmemleakStack }],
+    suppressions: [],
+  },
+  {
     header: 'trusty: panic',
     formats: [
       {
@@ -615,6 +621,11 @@ export const reportStartIgnores: RegExp[] = [
   // A double fault often happens while handling a page fault on badly corrupted memory.
   compile('PANIC: double fault'),
   compile('Internal error:'),
+];
+
+/** A header that continues the report whose header is the line just before it. */
+export const reportContinuations: Array<{ header: RegExp; after: RegExp }> = [
+  { header: /unreferenced object 0x/, after: /BUG: memory leak/ },
 ];
 
 export function matchOops(line: string): Oops | undefined {

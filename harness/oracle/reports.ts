@@ -4,7 +4,7 @@
 // splat arriving deep inside an unfinished report belongs to it (oops printing takes locks in
 // unusual orders, so lockdep fires as a side effect).
 import { frameRes, stackStartRes } from './frames.ts';
-import { matchOops, reportStartIgnores, type Oops, type OopsFormat } from './formats.ts';
+import { matchOops, reportContinuations, reportStartIgnores, type Oops, type OopsFormat } from './formats.ts';
 import { kindOfTitle } from './kinds.ts';
 import type { LogLine } from './lines.ts';
 import { matchesAny } from './regex.ts';
@@ -51,8 +51,9 @@ export function findReports(lines: LogLine[]): KernelReport[] {
   return reports;
 }
 
-function isNewReportStart(text: string): boolean {
-  return !matchesAny(text, reportStartIgnores);
+function isNewReportStart(text: string, previous: string): boolean {
+  if (matchesAny(text, reportStartIgnores)) return false;
+  return !reportContinuations.some((c) => c.header.test(text) && c.after.test(previous));
 }
 
 function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oops: Oops): Segment {
@@ -77,7 +78,8 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
     const header = headers.get(i);
     if (header && (ours || !tagged) && !cut) {
       const sideEffect = !closed && seen > minLinesBeforeSideEffects && sideEffectRe.test(line.text);
-      if (isNewReportStart(line.text) && !sideEffect) {
+      const previous = lines[segment.own.at(-1) ?? start]?.text ?? '';
+      if (isNewReportStart(line.text, previous) && !sideEffect) {
         if (!tagged) break;
         cut = true;
       } else {
