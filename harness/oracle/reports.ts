@@ -15,8 +15,13 @@ import type { KernelReport } from './types.ts';
 const minLinesBeforeSideEffects = 22;
 const sideEffectRe = /Kernel panic - not syncing|WARNING: possible circular locking dependency detected/;
 const endMarkerRe = /^-+\[ end (?:trace|Kernel panic)/;
-// KASAN and KFENCE frame their reports with a rule of '='; the second one closes the report.
+// The sanitizers frame their reports with rules of '='; the closing one ends the report.
 const ruleRe = /^={20,}$/;
+const ruledReportRe = /BUG: K(?:ASAN|FENCE|MSAN|CSAN):/;
+// The lines the kernel prints just before a header belong to the report: WARN's "cut here"
+// (with the WARN message after it), and the rule above lockdep and sanitizer reports.
+const openerRe = /^-+\[ cut here \]-+$|^={20,}$/;
+const maxOpenerDistance = 5;
 const cpuContextRe = /^C\d+$/;
 // Messages that are not bugs but print a stack; without caller ids their stack cannot be told
 // from the report's, so the title is taken from the text before them.
@@ -61,6 +66,13 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
   // Without caller ids any line may be ours; with them, only our caller's lines are.
   const tagged = context !== '' && context !== 'console';
   const segment: Segment = { oops, start, end: start + 1, own: [start], titleLines: [start], consumed: [start] };
+  const ruled = ruledReportRe.test(lines[start]?.text ?? '');
+  const opener = findOpener(lines, start, context);
+  if (opener !== undefined) {
+    segment.start = opener;
+    segment.own = lines.slice(opener, start).flatMap((l, k) => (l.context === context && !l.questionable ? [opener + k] : []));
+    segment.own.push(start);
+  }
   let seen = 1;
   let skipText = false;
   let cpuTraceback = false;
@@ -103,7 +115,7 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
       } else {
         segment.end = i + 1;
         segment.own.push(i);
-        if (endMarkerRe.test(line.text) || (ruleRe.test(line.text) && segment.own.length > 3)) closed = true;
+        if (endMarkerRe.test(line.text) || (ruled && ruleRe.test(line.text))) closed = true;
       }
     }
     if (line.text.includes('Disabling lock debugging due to kernel taint')) continue;
@@ -116,6 +128,17 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
     if (!skipText && !titleFrozen) segment.titleLines.push(i);
   }
   return segment;
+}
+
+function findOpener(lines: LogLine[], header: number, context: string): number | undefined {
+  let seen = 0;
+  for (let i = header - 1; i >= 0 && seen < maxOpenerDistance; i--) {
+    const line = lines[i];
+    if (!line || line.context !== context) continue;
+    if (openerRe.test(line.text)) return i;
+    seen++;
+  }
+  return undefined;
 }
 
 const srcRe = /([a-zA-Z0-9\-_/.]+\.[a-z]+:[0-9]+)/;
@@ -136,7 +159,7 @@ function toReport(lines: LogLine[], segment: Segment): KernelReport {
   };
   const frame = desc.frames.find((f) => f !== 'corrupted') ?? titleFrameRe.exec(desc.title)?.[1];
   if (frame) report.guiltyFrame = frame;
-  const location = srcRe.exec(reportLines[0] ?? '')?.[1];
+  const location = srcRe.exec(lines[segment.titleLines[0] ?? segment.start]?.text ?? '')?.[1];
   if (location) report.location = location;
   return report;
 }
