@@ -18,7 +18,7 @@ ip route add default via 10.0.2.2
 
 # The host waits for this line on the console before it tries SSH.
 echo "iommu-harness: guest ready" > /dev/kmsg
-/usr/sbin/dropbear -F -E -s -p 22 -r /etc/dropbear/host_ed25519 &
+/usr/sbin/dropbear -F -s -p 22 -r /etc/dropbear/host_ed25519 &
 
 while true; do
   sleep 3600

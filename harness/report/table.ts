@@ -1,0 +1,44 @@
+// The terminal table: one row per vIOMMU x scenario, then the evidence.
+import type { HarnessResult, ScenarioRun } from './result.ts';
+
+export function renderTable(result: HarnessResult): string {
+  const header = ['iommu', 'scenario', 'verdict', 'groups', 'released', 'leaked', 'reports'];
+  const rows = result.runs.map((run) => [
+    run.iommu,
+    run.scenario,
+    run.verdict.toUpperCase(),
+    String(run.groups.length),
+    String(run.groups.filter((group) => group.released).length),
+    String(run.leaks.length),
+    String(run.reports.filter((report) => !report.known).length) + knownSuffix(run),
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
+  const out = [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)];
+  const details = result.runs.flatMap(evidence);
+  if (details.length) out.push('', ...details);
+  out.push('', `kernel ${result.kernel.release} from ${result.kernel.source}${result.kernel.patches.length ? ` + ${result.kernel.patches.length} patch(es)` : ''}`);
+  out.push(`verdict: ${result.verdict.toUpperCase()}`);
+  return `${out.join('\n')}\n`;
+}
+
+function knownSuffix(run: ScenarioRun): string {
+  const known = run.reports.filter((report) => report.known).length;
+  return known ? ` (+${known} known)` : '';
+}
+
+function evidence(run: ScenarioRun): string[] {
+  const where = `${run.iommu}/${run.scenario}`;
+  const lines: string[] = [];
+  if (run.error) lines.push(`${where}: error: ${run.error}`);
+  for (const leak of run.leaks) {
+    lines.push(`${where}: LEAK: iommu group ${leak.group} (${leak.devices.join(', ')}) never released${leak.step ? ` after ${leak.step}` : ''}`);
+  }
+  for (const report of run.reports) {
+    lines.push(`${where}: ${report.known ? 'known' : report.kind.toUpperCase()}: ${report.title}${report.step ? ` [${report.step}]` : ''}${report.known ? ` (${report.known})` : ''}`);
+    if (!report.known) lines.push(...report.text.split('\n').slice(0, 6).map((text) => `    ${text}`));
+  }
+  for (const note of run.notes) lines.push(`${where}: note: ${note}`);
+  if (lines.length) lines.push(`${where}: console: ${run.logs.console}`);
+  return lines;
+}

@@ -1,0 +1,122 @@
+// From one boot's console and dmesg to a judged run per scenario. Pure: the
+// runner hands it text and what the scenarios did.
+import {
+  accountGroups,
+  applyKnownIssues,
+  parseKernelLog,
+  type GroupRecord,
+  type KernelReport,
+  type KnownIssue,
+  type ParsedLog,
+} from '../oracle/index.ts';
+import type { IommuModel } from '../machine/topology.ts';
+import type { ResultReport, ScenarioRun, Verdict } from './result.ts';
+
+export interface ScenarioOutcome {
+  scenario: string;
+  /** The guest-side failure that stopped the scenario, if any. */
+  error?: string;
+  /** Devices the scenario removed; each must have been in a group and that group released. */
+  goneDevices: string[];
+  /** Every device the scenario used. */
+  devices: string[];
+}
+
+export interface BootEvidence {
+  iommu: IommuModel;
+  accel: 'kvm' | 'tcg';
+  console: string;
+  dmesg?: string;
+  consolePath: string;
+  dmesgPath?: string;
+  outcomes: ScenarioOutcome[];
+  /** Why the boot as a whole failed after it started (QEMU died, a panic). */
+  bootError?: string;
+  known: KnownIssue[];
+}
+
+export const bootScenario = 'boot';
+
+export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
+  const fromConsole = parseKernelLog(evidence.console);
+  // The console has everything from the first byte and survives a panic; dmesg
+  // is read over SSH and may add what a busy console interleaved.
+  const fromDmesg = evidence.dmesg ? parseKernelLog(evidence.dmesg) : undefined;
+  const reports = applyKnownIssues(mergeReports(fromConsole.reports, fromDmesg?.reports ?? []), evidence.known);
+  const groupSource = chooseGroupSource(fromConsole, fromDmesg);
+  const accounting = accountGroups(groupSource.groupEvents);
+  const lockdepOff = fromConsole.lockdepOff ?? fromDmesg?.lockdepOff;
+  const lockdepOffOrder = lockdepOff?.step ? stepOrder(evidence.outcomes, lockdepOff.step) : lockdepOff ? -1 : Infinity;
+
+  const inScenario = (step: string | undefined, scenario: string) =>
+    scenario === bootScenario ? step === undefined || !step.includes('/') : step?.startsWith(`${scenario}/`) ?? false;
+
+  const runs: ScenarioRun[] = [];
+  const all = [{ scenario: bootScenario, goneDevices: [], devices: [] } as ScenarioOutcome, ...evidence.outcomes];
+  all.forEach((outcome, index) => {
+    const scenarioReports = reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport);
+    const leaks = accounting.leaks.filter((leak) => inScenario(leak.step, outcome.scenario));
+    const groups = groupsTouching(accounting.groups, outcome.devices);
+    const notes: string[] = [];
+    let error = outcome.error;
+    if (!error && outcome.scenario === bootScenario && evidence.bootError) error = evidence.bootError;
+    for (const device of outcome.goneDevices) {
+      if (!accounting.groups.some((group) => group.devices.includes(device))) {
+        error ??= `${device} left without ever joining an iommu group: nothing could be accounted`;
+      }
+    }
+    if (lockdepOff && index - 1 > lockdepOffOrder) {
+      notes.push(`lock checking was off from ${lockdepOff.step ?? 'boot'} (${lockdepOff.title}): later lock bugs cannot be seen`);
+    }
+    runs.push({
+      iommu: evidence.iommu,
+      scenario: outcome.scenario,
+      verdict: judge(scenarioReports, leaks.length, error),
+      groups: groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released })),
+      leaks: leaks.map((leak) => ({ group: leak.group, devices: leak.devices, ...(leak.step ? { step: leak.step } : {}) })),
+      reports: scenarioReports,
+      ...(error ? { error } : {}),
+      notes,
+      accel: evidence.accel,
+      logs: { console: evidence.consolePath, ...(evidence.dmesgPath ? { dmesg: evidence.dmesgPath } : {}) },
+    });
+  });
+  return runs;
+}
+
+function judge(reports: ResultReport[], leaks: number, error: string | undefined): Verdict {
+  if (leaks > 0 || reports.some((report) => !report.known)) return 'fail';
+  return error ? 'error' : 'pass';
+}
+
+function stepOrder(outcomes: ScenarioOutcome[], step: string): number {
+  return outcomes.findIndex((outcome) => step.startsWith(`${outcome.scenario}/`));
+}
+
+/** The capture whose group events carry the harness's marks; the console unless it lost them. */
+function chooseGroupSource(console: ParsedLog, dmesg: ParsedLog | undefined): ParsedLog {
+  if (!dmesg) return console;
+  return console.marks.length >= dmesg.marks.length ? console : dmesg;
+}
+
+function mergeReports(primary: KernelReport[], secondary: KernelReport[]): KernelReport[] {
+  const titles = new Set(primary.map((report) => report.title));
+  return [...primary, ...secondary.filter((report) => !titles.has(report.title))];
+}
+
+function groupsTouching(groups: GroupRecord[], devices: string[]): GroupRecord[] {
+  return groups.filter((group) => group.devices.some((device) => devices.includes(device)));
+}
+
+function toResultReport(report: KernelReport): ResultReport {
+  return {
+    kind: report.kind,
+    title: report.title,
+    text: report.lines.join('\n'),
+    corrupted: report.corrupted,
+    ...(report.step ? { step: report.step } : {}),
+    ...(report.location ? { location: report.location } : {}),
+    ...(report.guiltyFrame ? { guiltyFrame: report.guiltyFrame } : {}),
+    ...(report.known ? { known: report.known.reason } : {}),
+  };
+}

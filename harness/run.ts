@@ -1,0 +1,96 @@
+// The whole job, as a library call: kernel, guest image, machines,
+// scenarios, verdict. The CLI and the tests both go through here.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { obtainKernel, type KernelRequest, type ObtainedKernel } from './build/index.ts';
+import { cacheLayout, ensureDir, type CacheLayout } from './cache.ts';
+import { HarnessError } from './errors.ts';
+import { buildGuestImage, type GuestImage } from './image/initramfs.ts';
+import { ensureKeys, type HarnessKeys } from './image/keys.ts';
+import type { Progress } from './log.ts';
+import { chooseAccel } from './machine/accel.ts';
+import type { Accel } from './machine/qemu-args.ts';
+import type { IommuModel } from './machine/topology.ts';
+import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/index.ts';
+import { overallVerdict, type HarnessResult, type ScenarioRun } from './report/result.ts';
+import { planBoots, runBoot } from './scenario/runner.ts';
+import type { Scenario } from './scenario/scenario.ts';
+
+export const defaultKnownIssues = fileURLToPath(new URL('../scenarios/known-issues.txt', import.meta.url));
+
+export interface RunRequest extends KernelRequest {
+  iommus: IommuModel[];
+  scenarios: readonly Scenario[];
+  accel?: Accel | 'auto';
+  knownIssuesFile?: string;
+  /** Where this run's logs go; a fresh folder under the cache by default. */
+  runDir?: string;
+  progress: Progress;
+  layout?: CacheLayout;
+}
+
+/** A kernel and a guest image ready to boot: what a caller needs to drive machines itself. */
+export interface PreparedKernel {
+  kernel: ObtainedKernel;
+  image: GuestImage;
+  keys: HarnessKeys;
+}
+
+export async function prepareKernel(request: KernelRequest, progress: Progress, layout = cacheLayout()): Promise<PreparedKernel> {
+  const kernel = await obtainKernel(layout, request, progress);
+  const keys = await ensureKeys(layout);
+  const image = await buildGuestImage(layout, keys, kernel.artifacts.headers);
+  return { kernel, image, keys };
+}
+
+export async function loadKnownIssues(file = defaultKnownIssues): Promise<KnownIssue[]> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new HarnessError('usage', `cannot read known-issues file ${file}`);
+  });
+  try {
+    return parseKnownIssues(text);
+  } catch (error) {
+    if (error instanceof KnownIssuesError) throw new HarnessError('usage', `${file}: ${error.message}`);
+    throw error;
+  }
+}
+
+export function newRunDir(layout: CacheLayout): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return path.join(layout.runs, `${stamp}-${process.pid}`);
+}
+
+export async function runHarness(request: RunRequest): Promise<HarnessResult> {
+  const started = Date.now();
+  const layout = request.layout ?? cacheLayout();
+  const { progress } = request;
+  const known = await loadKnownIssues(request.knownIssuesFile);
+  const prepared = await prepareKernel(request, progress, layout);
+  const accel = await chooseAccel(request.accel ?? 'auto');
+  progress.step(`accelerator: ${accel.accel} (${accel.reason})`);
+  const runDir = await ensureDir(request.runDir ?? newRunDir(layout));
+  progress.step(`logs: ${runDir}`);
+
+  const runs: ScenarioRun[] = [];
+  const bootSeconds: HarnessResult['timings']['bootSeconds'] = {};
+  for (const plan of planBoots(request.iommus, request.scenarios)) {
+    const outcome = await runBoot(plan, {
+      bzImage: prepared.kernel.artifacts.bzImage,
+      initrd: prepared.image.path,
+      keys: prepared.keys,
+      accel: accel.accel,
+      runDir,
+      known,
+      progress,
+    });
+    runs.push(...outcome.runs);
+    if (outcome.bootSeconds !== undefined) bootSeconds[plan.iommu] = outcome.bootSeconds;
+  }
+  return {
+    verdict: overallVerdict(runs),
+    kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release },
+    runs,
+    timings: { buildSeconds: prepared.kernel.buildSeconds, bootSeconds, totalSeconds: (Date.now() - started) / 1000 },
+  };
+}

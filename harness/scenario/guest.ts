@@ -1,0 +1,212 @@
+// The typed guest API scenarios are written against: PCI, VFIO, hotplug and
+// step marks. Every call has a timeout and every value reaches the guest's
+// shell as a quoted argument, never spliced into a command.
+import { HarnessError } from '../errors.ts';
+import type { Machine } from '../machine/machine.ts';
+import { deviceAdd, deviceDel } from '../machine/qmp.ts';
+import type { CommandResult } from '../machine/ssh.ts';
+import { bdfOfQdevId, type QueryPciBus } from './pci-address.ts';
+
+const bdfPattern = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+const idPattern = /^[0-9a-f]{4}:[0-9a-f]{4}$/;
+
+export interface VfioOptions {
+  /** Check real DMA through the vIOMMU with the edu device's DMA engine. */
+  dma?: boolean;
+}
+
+export class Guest {
+  private currentStep = 'boot';
+  /** Devices the scenario saw leave, in order; each must have had a group. */
+  readonly goneDevices: string[] = [];
+  /** Every device the scenario used, so its groups can be reported. */
+  readonly devices = new Set<string>();
+
+  constructor(
+    private readonly machine: Machine,
+    private readonly scenario: string,
+    private readonly stepTimeoutMs = 60_000,
+  ) {}
+
+  get step(): string {
+    return this.currentStep;
+  }
+
+  /** Marks the start of a step in the kernel log, so the oracle places every event in it. */
+  async mark(step: string): Promise<void> {
+    this.currentStep = `${this.scenario}/${step}`;
+    await this.kmsg(`iommu-harness: step ${this.currentStep}`);
+  }
+
+  /** Runs argv in the guest; a non-zero exit is an error naming the step. */
+  async run(argv: string[], timeoutMs = this.stepTimeoutMs): Promise<CommandResult> {
+    const result = await this.guard(this.machine.shell.run(argv, timeoutMs));
+    if (result.exitCode !== 0) {
+      throw new HarnessError('guest', `${this.currentStep}: \`${argv.join(' ')}\` exited ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').slice(-1)[0] ?? ''}`, {
+        logPath: this.machine.consoleLog,
+        excerpt: [...result.stdout.split('\n'), ...result.stderr.split('\n')].filter(Boolean).slice(-10),
+      });
+    }
+    return result;
+  }
+
+  /** Writes `value` to a sysfs or proc file. */
+  async write(file: string, value: string): Promise<void> {
+    await this.run(['sh', '-c', 'printf "%s\\n" "$1" > "$2"', 'sh', value, file]);
+  }
+
+  async read(file: string): Promise<string> {
+    return (await this.run(['cat', file])).stdout.trim();
+  }
+
+  async exists(file: string): Promise<boolean> {
+    const result = await this.guard(this.machine.shell.run(['test', '-e', file], this.stepTimeoutMs));
+    return result.exitCode === 0;
+  }
+
+  // PCI -------------------------------------------------------------------
+
+  /** BDFs of the devices with this vendor:device id, e.g. "1234:11e8". */
+  async findPci(vendorDevice: string): Promise<string[]> {
+    if (!idPattern.test(vendorDevice)) throw new HarnessError('usage', `not a vendor:device id: ${vendorDevice}`);
+    const [vendor, device] = vendorDevice.split(':');
+    const script =
+      'for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor)" = "0x$1" ] && [ "$(cat $d/device)" = "0x$2" ] && basename $d; done; true';
+    const result = await this.run(['sh', '-c', script, 'sh', vendor ?? '', device ?? '']);
+    return result.stdout.split('\n').filter((line) => bdfPattern.test(line));
+  }
+
+  /** Waits until a device with this id appears, returning the new BDFs. */
+  async waitForPci(vendorDevice: string, known: string[], timeoutMs = 10_000): Promise<string> {
+    return this.poll(`${vendorDevice} to appear`, timeoutMs, async () => {
+      const found = (await this.findPci(vendorDevice)).filter((bdf) => !known.includes(bdf));
+      return found[0];
+    });
+  }
+
+  async iommuGroup(bdf: string): Promise<number | undefined> {
+    const result = await this.guard(this.machine.shell.run(['readlink', `/sys/bus/pci/devices/${checkBdf(bdf)}/iommu_group`], this.stepTimeoutMs));
+    const id = /(\d+)\s*$/.exec(result.stdout)?.[1];
+    return result.exitCode === 0 && id ? Number(id) : undefined;
+  }
+
+  async driver(bdf: string): Promise<string | undefined> {
+    const result = await this.guard(this.machine.shell.run(['readlink', `/sys/bus/pci/devices/${checkBdf(bdf)}/driver`], this.stepTimeoutMs));
+    return result.exitCode === 0 ? result.stdout.trim().split('/').pop() : undefined;
+  }
+
+  /** Binds through driver_override, the way vfio-pci is bound to a device no driver claims. */
+  async bind(bdf: string, driver: string): Promise<void> {
+    this.devices.add(checkBdf(bdf));
+    await this.write(`/sys/bus/pci/devices/${bdf}/driver_override`, driver);
+    await this.write('/sys/bus/pci/drivers_probe', bdf);
+    const bound = await this.driver(bdf);
+    if (bound !== driver) {
+      throw new HarnessError('guest', `${this.currentStep}: ${bdf} is bound to ${bound ?? 'no driver'}, not ${driver}`, { logPath: this.machine.consoleLog });
+    }
+  }
+
+  async unbind(bdf: string): Promise<void> {
+    const driver = await this.driver(bdf);
+    if (!driver) return;
+    await this.write(`/sys/bus/pci/drivers/${driver}/unbind`, checkBdf(bdf));
+    await this.write(`/sys/bus/pci/devices/${bdf}/driver_override`, '');
+  }
+
+  /** sysfs remove: the same iommu release path as a hot unplug, without QEMU. */
+  async remove(bdf: string): Promise<void> {
+    await this.write(`/sys/bus/pci/devices/${checkBdf(bdf)}/remove`, '1');
+    await this.deviceGone(bdf);
+  }
+
+  async rescan(): Promise<void> {
+    await this.write('/sys/bus/pci/rescan', '1');
+  }
+
+  /**
+   * Records that a device has left, once it really has. 6.12 prints nothing
+   * when a device leaves its group, so this mark is what tells the oracle
+   * that the group must now be released.
+   */
+  async deviceGone(bdf: string, timeoutMs = 10_000): Promise<void> {
+    await this.poll(`${bdf} to disappear`, timeoutMs, async () => ((await this.exists(`/sys/bus/pci/devices/${bdf}`)) ? undefined : true));
+    this.goneDevices.push(bdf);
+    this.devices.add(bdf);
+    await this.kmsg(`iommu-harness: device-gone ${bdf}`);
+  }
+
+  // VFIO ------------------------------------------------------------------
+
+  /** Opens the device through the legacy container/group path, maps and unmaps DMA, closes. */
+  async vfioContainer(bdf: string, options: VfioOptions = {}): Promise<string> {
+    return (await this.run(['vfio-helper', 'container', checkBdf(bdf), ...(options.dma ? ['--dma'] : [])])).stdout;
+  }
+
+  /** The same through the iommufd cdev path. */
+  async vfioIommufd(bdf: string, options: VfioOptions = {}): Promise<string> {
+    return (await this.run(['vfio-helper', 'iommufd', checkBdf(bdf), ...(options.dma ? ['--dma'] : [])])).stdout;
+  }
+
+  // Hotplug through QMP ------------------------------------------------------
+
+  /** The guest's PCI address of the device QEMU knows as `id`. */
+  async bdfOf(id: string, timeoutMs = 10_000): Promise<string> {
+    return this.poll(`device ${id} to get a PCI address`, timeoutMs, async () => {
+      const buses = await this.guard(this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
+      const bdf = bdfOfQdevId(buses, id);
+      // Until the guest has enumerated the bus behind a hotplugged port, it is 00.
+      return bdf && (await this.exists(`/sys/bus/pci/devices/${bdf}`)) ? bdf : undefined;
+    }).then((bdf) => {
+      this.devices.add(bdf);
+      return bdf;
+    });
+  }
+
+  async hotplug(driver: string, id: string, bus: string): Promise<void> {
+    await this.guard(deviceAdd(this.machine.qmp, { driver, id, bus }));
+  }
+
+  /** device_del, then wait for QEMU's DEVICE_DELETED: the guest has let go. */
+  async unplug(id: string, timeoutMs = 30_000): Promise<void> {
+    await this.guard(deviceDel(this.machine.qmp, id, { timeoutMs }));
+  }
+
+  // Internals ---------------------------------------------------------------
+
+  private async kmsg(message: string): Promise<void> {
+    await this.run(['sh', '-c', 'printf "%s\\n" "$1" > /dev/kmsg', 'sh', message]);
+  }
+
+  private async poll<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) {
+        throw new HarnessError('guest', `${this.currentStep}: timed out after ${timeoutMs / 1000} s waiting for ${what}`, {
+          logPath: this.machine.consoleLog,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  /** Turns a guest that stopped answering into an error naming the step and the console. */
+  private async guard<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      if (error instanceof HarnessError && error.logPath) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new HarnessError('guest', `${this.currentStep}: ${message}${this.machine.exit ? ` (QEMU ended: ${this.machine.exit})` : ''}`, {
+        logPath: this.machine.consoleLog,
+        cause: error,
+      });
+    }
+  }
+}
+
+function checkBdf(bdf: string): string {
+  if (!bdfPattern.test(bdf)) throw new HarnessError('usage', `not a PCI address: ${bdf}`);
+  return bdf;
+}

@@ -1,0 +1,20 @@
+import { rootPort } from '../harness/machine/topology.ts';
+import type { Scenario } from '../harness/scenario/scenario.ts';
+
+/** QEMU's ACPI hotplug, the path a real hot unplug takes through iommu_release_device(). */
+export const pciHotplug: Scenario = {
+  name: 'pci-hotplug',
+  proves: 'edu hot-added on a root port over QMP, bound to vfio-pci, then device_del: DEVICE_DELETED arrives and its group is released',
+  iommus: ['intel', 'virtio'],
+  topology: { devices: [rootPort('rp-hotplug', 2)] },
+  async run(guest) {
+    await guest.mark('add');
+    await guest.hotplug('edu', 'edu-hotplug', 'rp-hotplug');
+    const bdf = await guest.bdfOf('edu-hotplug');
+    // virtio-iommu gives a device its group only when a driver binds to it.
+    await guest.bind(bdf, 'vfio-pci');
+    await guest.mark('del');
+    await guest.unplug('edu-hotplug');
+    await guest.deviceGone(bdf);
+  },
+};
