@@ -52,10 +52,17 @@ export function mergeFragments(fragments: ConfigFragment[]): ConfigMap {
   return merged;
 }
 
-/** The base .config with the requested options laid over it, as .config text. */
+/**
+ * The base .config with the requested options laid over it, as .config text.
+ * Requested options move to the end, as merge_config.sh does: within a choice
+ * (the unwinder, say) Kconfig keeps the last `=y` it reads.
+ */
 export function applyOptions(baseConfig: string, requested: ConfigMap): string {
   const result = parseConfig(baseConfig);
-  for (const [option, value] of requested) result.set(option, value);
+  for (const [option, value] of requested) {
+    result.delete(option);
+    result.set(option, value);
+  }
   return renderConfig(result);
 }
 

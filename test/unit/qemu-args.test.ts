@@ -1,0 +1,82 @@
+import test from 'ava';
+import { kernelCommandLine, parseForwardedPort, qemuArgs } from '../../harness/machine/qemu-args.ts';
+import { eduDevice, mergeTopologies, rootPort } from '../../harness/machine/topology.ts';
+import { bdfOfQdevId } from '../../harness/scenario/pci-address.ts';
+
+const spec = {
+  accel: 'tcg' as const,
+  kernel: '/k/bzImage',
+  initrd: '/i/initramfs.gz',
+  topology: { devices: [rootPort('rp1', 1), eduDevice('edu1', 'rp1')] },
+  consoleLog: '/run/console.log',
+  qmpSocket: '/tmp/x/qmp.sock',
+};
+
+const valueAfter = (args: string[], flag: string) => args.filter((_, i) => args[i - 1] === flag);
+
+test('intel: intel-iommu with interrupt remapping, before every PCI device', (t) => {
+  const args = qemuArgs({ ...spec, iommu: 'intel' });
+  const devices = valueAfter(args, '-device');
+  t.is(devices[0], 'intel-iommu,intremap=on');
+  t.deepEqual(devices.slice(2), ['pcie-root-port,chassis=1,slot=1,bus=pcie.0,id=rp1', 'edu,bus=rp1,id=edu1']);
+  t.true(args.includes('-no-reboot'));
+  t.is(valueAfter(args, '-cpu')[0], 'max');
+});
+
+test('user networking is restricted and forwards only to 127.0.0.1', (t) => {
+  const netdev = valueAfter(qemuArgs({ ...spec, iommu: 'virtio' }), '-netdev')[0] ?? '';
+  t.regex(netdev, /restrict=on/);
+  t.regex(netdev, /hostfwd=tcp:127\.0\.0\.1:0-:22/);
+});
+
+test('virtio: virtio-iommu-pci and the unsafe-interrupt switches VFIO needs without remapping', (t) => {
+  const args = qemuArgs({ ...spec, iommu: 'virtio', accel: 'kvm' });
+  t.is(valueAfter(args, '-device')[0], 'virtio-iommu-pci');
+  t.is(valueAfter(args, '-cpu')[0], 'host');
+  const cmdline = kernelCommandLine('virtio');
+  t.regex(cmdline, /vfio_iommu_type1\.allow_unsafe_interrupts=1/);
+  t.regex(cmdline, /iommufd\.allow_unsafe_interrupts=1/);
+  t.notRegex(cmdline, /intel_iommu/);
+});
+
+test('the command line makes panics end QEMU and shows group messages on the console', (t) => {
+  const cmdline = kernelCommandLine('intel', ['extra=1']);
+  t.regex(cmdline, /panic=-1/);
+  t.regex(cmdline, /dyndbg="func iommu_group_alloc \+p; func iommu_group_release \+p"/);
+  t.regex(cmdline, /ignore_loglevel/);
+  t.true(cmdline.endsWith('extra=1'));
+});
+
+test('the forwarded SSH port is read from info usernet', (t) => {
+  const info = [
+    'Hub -1 (net0):',
+    '  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ',
+    '  TCP[HOST_FORWARD]  13       127.0.0.1 46651       10.0.2.15    22     0     0',
+  ].join('\r\n');
+  t.is(parseForwardedPort(info), 46651);
+  t.is(parseForwardedPort('Hub -1 (net0):\r\n'), undefined);
+});
+
+test('shared boots merge topologies without duplicate ids', (t) => {
+  const merged = mergeTopologies([
+    { devices: [rootPort('rp1', 1)], cmdline: ['a=1'] },
+    { devices: [rootPort('rp1', 1), rootPort('rp2', 2)], cmdline: ['a=1', 'b=2'] },
+  ]);
+  t.deepEqual(merged.devices.map((device) => device.id), ['rp1', 'rp2']);
+  t.deepEqual(merged.cmdline, ['a=1', 'b=2']);
+});
+
+test('a qdev id is found behind a root port in query-pci output', (t) => {
+  const reply = [
+    {
+      bus: 0,
+      devices: [
+        { bus: 0, slot: 1, function: 0, qdev_id: 'rp1', pci_bridge: { devices: [{ bus: 1, slot: 0, function: 0, qdev_id: 'edu1' }] } },
+        { bus: 0, slot: 2, function: 0, qdev_id: '' },
+      ],
+    },
+  ];
+  t.is(bdfOfQdevId(reply, 'edu1'), '0000:01:00.0');
+  t.is(bdfOfQdevId(reply, 'rp1'), '0000:00:01.0');
+  t.is(bdfOfQdevId(reply, 'nope'), undefined);
+});
