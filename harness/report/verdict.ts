@@ -20,6 +20,8 @@ export interface ScenarioOutcome {
   goneDevices: string[];
   /** Every device the scenario used. */
   devices: string[];
+  /** Device to group, as sysfs showed it in the guest. */
+  observedGroups?: Record<string, number>;
 }
 
 export interface BootEvidence {
@@ -63,6 +65,11 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     for (const device of outcome.goneDevices) {
       if (!accounting.groups.some((group) => group.devices.includes(device))) {
         error ??= `${device} left without ever joining an iommu group: nothing could be accounted`;
+      }
+    }
+    for (const [device, id] of Object.entries(outcome.observedGroups ?? {})) {
+      if (!accounting.groups.some((group) => group.id === id && group.devices.includes(device))) {
+        error ??= `sysfs put ${device} in iommu group ${id}, but the kernel log never showed it joining: the log is incomplete`;
       }
     }
     if (lockdepOff && index - 1 > lockdepOffOrder) {

@@ -21,6 +21,8 @@ export class Guest {
   readonly goneDevices: string[] = [];
   /** Every device the scenario used, so its groups can be reported. */
   readonly devices = new Set<string>();
+  /** The group sysfs showed for a device once bound: independent evidence to check the log against. */
+  readonly observedGroups = new Map<string, number>();
 
   constructor(
     private readonly machine: Machine,
@@ -104,6 +106,8 @@ export class Guest {
     if (bound !== driver) {
       throw new HarnessError('guest', `${this.currentStep}: ${bdf} is bound to ${bound ?? 'no driver'}, not ${driver}`, { logPath: this.machine.consoleLog });
     }
+    const group = await this.iommuGroup(bdf);
+    if (group !== undefined) this.observedGroups.set(bdf, group);
   }
 
   async unbind(bdf: string): Promise<void> {

@@ -84,7 +84,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
         // A timed-out command leaves the SSH channel in an unknown state.
         if (!machine.exit) await machine.reconnect().catch(() => undefined);
       }
-      outcomes.push({ scenario: scenario.name, ...(error ? { error } : {}), goneDevices: guest.goneDevices, devices: [...guest.devices] });
+      outcomes.push({ scenario: scenario.name, ...(error ? { error } : {}), goneDevices: guest.goneDevices, devices: [...guest.devices], observedGroups: Object.fromEntries(guest.observedGroups) });
     }
     if (!machine.exit) {
       await new Promise((resolve) => setTimeout(resolve, options.releaseGraceMs ?? 1000));

@@ -1,0 +1,100 @@
+// Real kernels, real QEMU, real SSH and QMP. The kernel is built once per test
+// run (the cache and its lock share it between test files); fault-injected
+// variants rebuild incrementally in the same build directory.
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { execa } from 'execa';
+import { silentProgress, createProgress } from '../../harness/log.ts';
+import { runHarness } from '../../harness/run.ts';
+import type { HarnessResult, ScenarioRun } from '../../harness/report/result.ts';
+import { scenarioByName, scenarios } from '../../scenarios/index.ts';
+
+const patch = (name: string) => fileURLToPath(new URL(`../fixtures/patches/${name}`, import.meta.url));
+const cli = fileURLToPath(new URL('../../bin/iommu-harness.js', import.meta.url));
+const progress = process.env.CI ? createProgress(process.stderr) : silentProgress;
+const vfioBindUnbind = scenarioByName('vfio-bind-unbind')!;
+
+function summary(result: HarnessResult): string {
+  return result.runs
+    .map((run) => `${run.iommu}/${run.scenario}: ${run.verdict} groups=${run.groups.length} leaks=${run.leaks.length} reports=${run.reports.map((r) => r.title).join('; ')}${run.error ? ` error=${run.error}` : ''}`)
+    .join('\n');
+}
+
+function only(result: HarnessResult, iommu: string, scenario: string): ScenarioRun {
+  const run = result.runs.find((candidate) => candidate.iommu === iommu && candidate.scenario === scenario);
+  if (!run) throw new Error(`no run ${iommu}/${scenario} in\n${summary(result)}`);
+  return run;
+}
+
+test.serial('the unpatched default kernel passes every scenario on both vIOMMUs', async (t) => {
+  t.timeout(45 * 60_000);
+  const result = await runHarness({ patches: [], kconfigs: [], iommus: ['intel', 'virtio'], scenarios, progress });
+  t.log(summary(result));
+  t.log(`build ${result.timings.buildSeconds.toFixed(0)} s, boot ${JSON.stringify(result.timings.bootSeconds)}, total ${result.timings.totalSeconds.toFixed(0)} s`);
+  t.is(result.verdict, 'pass', summary(result));
+  for (const iommu of ['intel', 'virtio']) {
+    for (const scenario of scenarios) {
+      const run = only(result, iommu, scenario.name);
+      t.is(run.verdict, 'pass', `${iommu}/${scenario.name}`);
+      // A pass must rest on accounting: the scenario's device had a group and it was released.
+      t.true(run.groups.some((group) => group.released), `${iommu}/${scenario.name} saw no group released`);
+    }
+  }
+});
+
+test.serial('a dropped group reference on device removal is reported as a leak of that device\'s group', async (t) => {
+  t.timeout(30 * 60_000);
+  const result = await runHarness({
+    patches: [patch('fault-group-ref-leak.patch')],
+    kconfigs: [],
+    iommus: ['intel'],
+    scenarios: [vfioBindUnbind],
+    progress,
+  });
+  t.log(summary(result));
+  t.log(`incremental build ${result.timings.buildSeconds.toFixed(0)} s`);
+  t.is(result.verdict, 'fail');
+  const run = only(result, 'intel', 'vfio-bind-unbind');
+  t.is(run.leaks.length, 1);
+  const [leak] = run.leaks;
+  // The leaked group is the one the removed edu device was in (checked against sysfs by the verdict).
+  const group = run.groups.find((candidate) => candidate.id === leak!.group && !candidate.released);
+  t.truthy(group, 'the leaked group is listed, unreleased');
+  t.deepEqual(leak!.devices, group!.devices);
+  t.is(leak!.step, 'vfio-bind-unbind/remove');
+  t.is(run.error, undefined);
+});
+
+test.serial('a default domain left to iommu_group_release() is reported as a WARNING there', async (t) => {
+  t.timeout(30 * 60_000);
+  const result = await runHarness({
+    patches: [patch('fault-default-domain-warn.diff')],
+    kconfigs: [],
+    iommus: ['intel'],
+    scenarios: [vfioBindUnbind],
+    progress,
+  });
+  t.log(summary(result));
+  t.is(result.verdict, 'fail');
+  const run = only(result, 'intel', 'vfio-bind-unbind');
+  const warning = run.reports.find((report) => report.kind === 'warning');
+  t.truthy(warning, summary(result));
+  t.is(warning!.title, 'WARNING in iommu_group_release');
+  t.regex(warning!.location ?? '', /^drivers\/iommu\/iommu\.c:\d+$/);
+  t.is(warning!.step, 'vfio-bind-unbind/remove');
+});
+
+test.serial('a patch that does not apply stops the run with exit code 2, naming the patch and the file', async (t) => {
+  t.timeout(10 * 60_000);
+  const result = await execa('node', [cli, 'run', '--patch', patch('does-not-apply.diff'), '--iommu', 'intel'], { reject: false });
+  t.is(result.exitCode, 2, result.stderr);
+  t.regex(result.stderr, /patch error: patch does-not-apply\.diff does not apply to drivers\/iommu\/iommu\.c/);
+});
+
+test.serial('a config option olddefconfig drops stops the run with exit code 2, naming it', async (t) => {
+  t.timeout(10 * 60_000);
+  const fragment = fileURLToPath(new URL('../fixtures/kconfig/unknown-option.config', import.meta.url));
+  const result = await execa('node', [cli, 'run', '--kconfig', fragment, '--iommu', 'intel'], { reject: false });
+  t.is(result.exitCode, 2, result.stderr);
+  t.regex(result.stderr, /config error: .*CONFIG_IOMMU_HARNESS_NO_SUCH_OPTION=y \(got n\)/);
+});
