@@ -31,7 +31,10 @@ export class GuestShell {
       const client = new ssh2.Client();
       let hostKeyRejected = false;
       client.once('ready', () => resolve(new GuestShell(client)));
-      client.once('error', (error) => {
+      // ssh2 emits 'error' again when the connection drops later (QEMU died):
+      // an unhandled one would crash the harness, and the pending command's
+      // channel close already reports it.
+      client.on('error', (error) => {
         client.end();
         reject(
           hostKeyRejected

@@ -58,7 +58,7 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   all.forEach((outcome, index) => {
     const scenarioReports = reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport);
     const leaks = accounting.leaks.filter((leak) => inScenario(leak.step, outcome.scenario));
-    const groups = groupsTouching(accounting.groups, outcome.devices);
+    const groups = groupsTouching(accounting.groups, outcome.devices, scenarioSpan(groupSource, outcome.scenario));
     const notes: string[] = [];
     let error = outcome.error;
     if (!error && outcome.scenario === bootScenario && evidence.bootError) error = evidence.bootError;
@@ -111,8 +111,22 @@ function mergeReports(primary: KernelReport[], secondary: KernelReport[]): Kerne
   return [...primary, ...secondary.filter((report) => !titles.has(report.title))];
 }
 
-function groupsTouching(groups: GroupRecord[], devices: string[]): GroupRecord[] {
-  return groups.filter((group) => group.devices.some((device) => devices.includes(device)));
+/** Lines from a scenario's first mark to the next scenario's first mark. */
+function scenarioSpan(log: ParsedLog, scenario: string): { start: number; end: number } {
+  const first = log.marks.findIndex((mark) => mark.step.startsWith(`${scenario}/`));
+  if (first < 0) return { start: Infinity, end: -Infinity };
+  const next = log.marks.slice(first).find((mark) => !mark.step.startsWith(`${scenario}/`));
+  return { start: log.marks[first]!.line, end: next?.line ?? Infinity };
+}
+
+/** Group instances holding one of the scenario's devices while the scenario ran. */
+function groupsTouching(groups: GroupRecord[], devices: string[], span: { start: number; end: number }): GroupRecord[] {
+  return groups.filter(
+    (group) =>
+      group.devices.some((device) => devices.includes(device)) &&
+      (group.allocatedLine ?? -1) < span.end &&
+      (group.releasedLine ?? Infinity) > span.start,
+  );
 }
 
 function toResultReport(report: KernelReport): ResultReport {
