@@ -75,58 +75,33 @@ export class Machine {
         removeQuietly(socketDir);
       },
     });
-    const fail = async (kind: 'qemu' | 'boot', message: string, logPath: string): Promise<never> => {
+    const deadline = started + options.bootTimeoutMs;
+    let qmp: QmpClient | undefined;
+    try {
+      qmp = await Promise.race([
+        QmpClient.connect(qmpSocket, { timeoutMs: 15_000 }),
+        child.then(async () => {
+          const log = await readFile(qemuLog, 'utf8').catch(() => '');
+          throw new HarnessError('qemu', `QEMU did not start: ${log.split('\n').find((line) => line.trim()) ?? 'it exited'}`, { logPath: qemuLog });
+        }),
+      ]);
+      const port = parseForwardedPort(await qmp.hmp('info usernet'));
+      if (!port) throw new HarnessError('qemu', 'QEMU reported no forwarded SSH port (info usernet)', { logPath: qemuLog });
+      const shell = await waitForSsh(port, options, deadline, () => exited, consoleLog);
+      const seconds = (Date.now() - started) / 1000;
+      options.progress.step(`${options.iommu}: guest up in ${seconds.toFixed(1)} s (${options.accel}), ssh on 127.0.0.1:${port}`);
+      return new Machine(options, child, socketDir, qmp, shell, port, seconds, unregister);
+    } catch (error) {
+      // Every way out of a failed boot reaps QEMU and its private files.
+      qmp?.close();
       child.kill('SIGKILL');
       await child;
       unregister();
       removeQuietly(socketDir);
-      const excerpt = (await readFile(logPath, 'utf8').catch(() => '')).split('\n').filter(Boolean).slice(-15);
-      throw new HarnessError(kind, message, { logPath, excerpt });
-    };
-
-    const deadline = started + options.bootTimeoutMs;
-    let qmp: QmpClient;
-    try {
-      qmp = await Promise.race([
-        QmpClient.connect(qmpSocket, { timeoutMs: 15_000 }),
-        child.then(() => {
-          throw new Error('QEMU exited');
-        }),
-      ]);
-    } catch {
-      const log = await readFile(qemuLog, 'utf8').catch(() => '');
-      return fail('qemu', `QEMU did not start: ${log.split('\n').find((line) => line.trim()) ?? 'no QMP socket'}`, qemuLog);
-    }
-    const port = parseForwardedPort(await qmp.hmp('info usernet'));
-    if (!port) return fail('qemu', 'QEMU reported no forwarded SSH port (info usernet)', qemuLog);
-
-    for (let attempt = 1; ; attempt++) {
-      if (exited) {
-        const console = await readFile(consoleLog, 'utf8').catch(() => '');
-        const cause = /Kernel panic - not syncing[^\n]*/.exec(console)?.[0] ?? 'QEMU exited before the guest answered SSH';
-        qmp.close();
-        return fail('boot', `boot failed: ${cause.trim()}`, consoleLog);
-      }
-      if (Date.now() > deadline) {
-        qmp.close();
-        return fail('boot', `the guest did not answer SSH within ${options.bootTimeoutMs / 1000} s`, consoleLog);
-      }
-      try {
-        const shell = await GuestShell.connect(
-          { port, privateKey: options.privateKey, hostKeyBlob: options.hostKeyBlob },
-          Math.min(10_000, Math.max(1000, deadline - Date.now())),
-        );
-        const seconds = (Date.now() - started) / 1000;
-        options.progress.step(`${options.iommu}: guest up in ${seconds.toFixed(1)} s (${options.accel}), ssh on 127.0.0.1:${port}`);
-        return new Machine(options, child, socketDir, qmp, shell, port, seconds, unregister);
-      } catch (error) {
-        if (error instanceof HarnessError) {
-          qmp.close();
-          return fail('boot', error.message, consoleLog);
-        }
-        // slirp accepts the TCP connection before the guest's sshd listens: retry.
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
+      if (!(error instanceof HarnessError)) throw error;
+      const logPath = error.logPath ?? qemuLog;
+      const excerpt = error.excerpt.length ? error.excerpt : (await readFile(logPath, 'utf8').catch(() => '')).split('\n').filter(Boolean).slice(-15);
+      throw new HarnessError(error.kind, error.message, { logPath, excerpt, cause: error });
     }
   }
 
@@ -164,5 +139,35 @@ export class Machine {
     }
     this.unregister();
     removeQuietly(this.socketDir);
+  }
+}
+
+/** Retries SSH until the guest's sshd answers, QEMU ends, or the boot deadline passes. */
+async function waitForSsh(
+  port: number,
+  options: BootOptions,
+  deadline: number,
+  qemuExited: () => boolean,
+  consoleLog: string,
+): Promise<GuestShell> {
+  for (;;) {
+    if (qemuExited()) {
+      const console = await readFile(consoleLog, 'utf8').catch(() => '');
+      const cause = /Kernel panic - not syncing[^\n]*/.exec(console)?.[0] ?? 'QEMU exited before the guest answered SSH';
+      throw new HarnessError('boot', `boot failed: ${cause.trim()}`, { logPath: consoleLog });
+    }
+    if (Date.now() > deadline) {
+      throw new HarnessError('boot', `the guest did not answer SSH within ${options.bootTimeoutMs / 1000} s`, { logPath: consoleLog });
+    }
+    try {
+      return await GuestShell.connect(
+        { port, privateKey: options.privateKey, hostKeyBlob: options.hostKeyBlob },
+        Math.min(10_000, Math.max(1000, deadline - Date.now())),
+      );
+    } catch (error) {
+      if (error instanceof HarnessError) throw new HarnessError('boot', error.message, { logPath: consoleLog });
+      // slirp accepts the TCP connection before the guest's sshd listens: retry.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 }
