@@ -1,0 +1,272 @@
+// One night's results: the shape of night.json, which the JUnit, HTML, merge
+// and the next night's baseline all read. Field names are stable: dashboards
+// and scripts depend on them. Pure.
+import type { IommuModel } from '../machine/topology.ts';
+import type { ScenarioRun, Verdict } from '../report/result.ts';
+import type { MatrixCell, Shard } from './matrix.ts';
+import type { Plan } from './plan.ts';
+
+export const nightSchemaId = 'iommu-harness/night/1';
+
+/** Why a run or a build could not be judged: a harness error kind, "timeout" or "not-run". */
+export interface NightError {
+  kind: string;
+  message: string;
+  /** The log that shows it, relative to the night folder when it was copied there. */
+  log?: string;
+}
+
+/** One boot of one cell (a cycle); also written alone to units/UNIT.json as soon as it ends. */
+export interface NightRun {
+  /** `kernel.profile.iommu.scenario.cN`. */
+  unit: string;
+  /** `kernel.profile.iommu.scenario`. */
+  cell: string;
+  cycle: number;
+  kernel: string;
+  profile: string;
+  iommu: IommuModel;
+  scenario: string;
+  verdict: Verdict;
+  /** Present when the run could not be judged (verdict "error"). */
+  error?: NightError;
+  startedAt: string;
+  seconds: number;
+  /** What `iommu-harness run --json` holds in `runs`: the "boot" run, then the scenario's; log paths relative to the night folder. */
+  results: ScenarioRun[];
+  /** Relative to the night folder. */
+  logs: { console?: string; dmesg?: string; config?: string; buildLog?: string };
+}
+
+/** One kernel x profile build. */
+export interface NightBuild {
+  kernel: string;
+  profile: string;
+  source?: string;
+  commit?: string;
+  patches: string[];
+  release?: string;
+  /** 0 when the kernel came from the cache. */
+  buildSeconds?: number;
+  /** Relative to the night folder. */
+  config?: string;
+  buildLog?: string;
+  error?: NightError;
+}
+
+export type FindingKind = 'report' | 'leak' | 'check';
+
+/** A failure, keyed by a signature that is stable from night to night. */
+export interface Finding {
+  /** `CELL | report: TITLE`, `CELL | leak: DEVICES` or `CELL | check: TEXT`: no group numbers, addresses or times. */
+  signature: string;
+  cell: string;
+  kind: FindingKind;
+  /** The report title, `iommu group leak: DEVICES`, or the failed check. */
+  title: string;
+  /** The report kind (warning, lockdep...) for reports. */
+  reportKind?: string;
+  /** What a reader needs to see first: the report's lines, the leaked group and step. */
+  evidence: string;
+  /** Units it appeared in. */
+  runs: string[];
+  /** The known-issues reason, for known reports (which never fail). */
+  known?: string;
+}
+
+export type CellStatus = 'new' | 'still' | 'fixed' | 'pass' | 'error' | 'not-run';
+
+export interface NightCell extends MatrixCell {
+  /** "not-run" when no unit of the cell has a result (another shard, an interrupted night). */
+  verdict: Verdict | 'not-run';
+  /** The headline: new failures beat still-failing ones; "fixed" passes where the baseline failed. */
+  status: CellStatus;
+  /** Units of this cell with results. */
+  runs: string[];
+  /** Signatures of its failures today. */
+  findings: string[];
+  /** How many cycles failed, of those run: a cell failing 1 of 5 is flaky. */
+  failedCycles: number;
+}
+
+export interface NightDiff {
+  /** Signatures failing tonight and not in the baseline. */
+  new: string[];
+  /** Failing tonight and in the baseline. */
+  still: string[];
+  /** In the baseline, and their cell ran and was judged tonight without them. */
+  fixed: Finding[];
+}
+
+export interface Night {
+  schema: typeof nightSchemaId;
+  /** The night's name: its folder name, by default the UTC date. */
+  name: string;
+  title?: string;
+  startedAt: string;
+  finishedAt: string;
+  /** Present on a shard's own results; a merge or a whole night has none. */
+  shard?: Shard;
+  /** The shard results a merge joined (their folders, as given). */
+  mergedFrom?: string[];
+  plan: Plan;
+  /** fail when a failure (new or not) exists, else error when a run could not be judged, else pass. */
+  verdict: Verdict;
+  /** 1: new failures; 3: no new failure but infrastructure errors; 0: nothing new. */
+  exitCode: 0 | 1 | 3;
+  builds: NightBuild[];
+  cells: NightCell[];
+  runs: NightRun[];
+  /** Tonight's failures (known issues excluded), in matrix order. */
+  findings: Finding[];
+  /** Reports the known-issues file matched: shown, never failing. */
+  known: Finding[];
+  /** The night compared against; null when there was none (every failure is then new). */
+  baseline: { name: string; file: string } | null;
+  diff: NightDiff;
+  /** Cells by verdict; new, still, fixed and known count findings (signatures). */
+  summary: { cells: number; pass: number; fail: number; error: number; notRun: number; new: number; still: number; fixed: number; known: number };
+}
+
+/** A run's failures, known reports included (marked). */
+export function findingsOfRun(run: NightRun): Finding[] {
+  const findings: Finding[] = [];
+  for (const result of run.results) {
+    for (const report of result.reports) {
+      findings.push({
+        signature: `${run.cell} | report: ${report.title}`,
+        cell: run.cell,
+        kind: 'report',
+        title: report.title,
+        reportKind: report.kind,
+        evidence: [report.step ? `in ${report.step}` : `in ${result.scenario}`, ...report.text.split('\n').slice(0, 40)].join('\n'),
+        runs: [run.unit],
+        ...(report.known ? { known: report.known } : {}),
+      });
+    }
+    for (const leak of result.leaks) {
+      // The group number depends on probe order; the devices are fixed by the scenario's topology.
+      const devices = [...leak.devices].sort().join(', ');
+      findings.push({
+        signature: `${run.cell} | leak: ${devices}`,
+        cell: run.cell,
+        kind: 'leak',
+        title: `iommu group leak: ${devices}`,
+        evidence: `iommu group ${leak.group} (${leak.devices.join(', ')}) was never released${leak.step ? ` after ${leak.step}` : ''}`,
+        runs: [run.unit],
+      });
+    }
+    for (const check of failedChecksOf(result)) {
+      findings.push({ signature: `${run.cell} | check: ${check}`, cell: run.cell, kind: 'check', title: check, evidence: `check failed: ${check}`, runs: [run.unit] });
+    }
+  }
+  return findings;
+}
+
+// Scenario expectations that did not hold; older results have none.
+function failedChecksOf(result: ScenarioRun): string[] {
+  return (result as { failedChecks?: string[] }).failedChecks ?? [];
+}
+
+/** Same signature, several cycles: one finding listing every run. */
+function mergeFindings(findings: Finding[]): Finding[] {
+  const bySignature = new Map<string, Finding>();
+  for (const finding of findings) {
+    const seen = bySignature.get(finding.signature);
+    if (seen) seen.runs = [...new Set([...seen.runs, ...finding.runs])];
+    else bySignature.set(finding.signature, { ...finding, runs: [...finding.runs] });
+  }
+  return [...bySignature.values()];
+}
+
+export interface AssembleInput {
+  name: string;
+  plan: Plan;
+  /** Every cell of the part of the matrix this night covers, in order. */
+  cells: MatrixCell[];
+  runs: NightRun[];
+  builds: NightBuild[];
+  startedAt: string;
+  finishedAt: string;
+  shard?: Shard;
+  mergedFrom?: string[];
+  baseline?: { name: string; file: string; night: Pick<Night, 'findings' | 'cells'> };
+}
+
+export function assembleNight(input: AssembleInput): Night {
+  const order = new Map(input.cells.map((cell, index) => [cell.id, index]));
+  const runs = [...input.runs].sort((a, b) => (order.get(a.cell) ?? 0) - (order.get(b.cell) ?? 0) || a.cycle - b.cycle);
+  const all = mergeFindings(runs.flatMap(findingsOfRun));
+  const findings = all.filter((finding) => !finding.known);
+  const known = all.filter((finding) => finding.known);
+  const baselineFindings = new Map((input.baseline?.night.findings ?? []).map((finding) => [finding.signature, finding]));
+  const isNew = (signature: string) => !baselineFindings.has(signature);
+
+  const cells: NightCell[] = input.cells.map((cell) => {
+    const cellRuns = runs.filter((run) => run.cell === cell.id);
+    const cellFindings = findings.filter((finding) => finding.cell === cell.id).map((finding) => finding.signature);
+    const verdict: NightCell['verdict'] = cellRuns.length === 0 ? 'not-run' : worst(cellRuns.map((run) => run.verdict));
+    return { ...cell, verdict, status: 'pass', runs: cellRuns.map((run) => run.unit), findings: cellFindings, failedCycles: cellRuns.filter((run) => run.verdict === 'fail').length };
+  });
+
+  // A baseline failure is fixed only where tonight judged its cell: an error or a cell not run proves nothing.
+  const judged = new Set(cells.filter((cell) => cell.verdict === 'pass' || cell.verdict === 'fail').map((cell) => cell.id));
+  const tonight = new Set(findings.map((finding) => finding.signature));
+  const diff: NightDiff = {
+    new: findings.filter((finding) => isNew(finding.signature)).map((finding) => finding.signature),
+    still: findings.filter((finding) => !isNew(finding.signature)).map((finding) => finding.signature),
+    fixed: [...baselineFindings.values()].filter((finding) => judged.has(finding.cell) && !tonight.has(finding.signature)),
+  };
+  const newSet = new Set(diff.new);
+  const fixedCells = new Set(diff.fixed.map((finding) => finding.cell));
+  for (const cell of cells) {
+    if (cell.findings.some((signature) => newSet.has(signature))) cell.status = 'new';
+    else if (cell.findings.length) cell.status = 'still';
+    else if (cell.verdict === 'error' || cell.verdict === 'not-run') cell.status = cell.verdict;
+    else if (cell.verdict === 'fail') cell.status = 'new'; // failed without a finding the oracle could name: treat as new
+    else if (fixedCells.has(cell.id)) cell.status = 'fixed';
+    else cell.status = 'pass';
+  }
+
+  const count = (verdict: NightCell['verdict']) => cells.filter((cell) => cell.verdict === verdict).length;
+  const summary = {
+    cells: cells.length,
+    pass: count('pass'),
+    fail: count('fail'),
+    error: count('error'),
+    notRun: count('not-run'),
+    new: diff.new.length,
+    still: diff.still.length,
+    fixed: diff.fixed.length,
+    known: known.length,
+  };
+  const hasNew = cells.some((cell) => cell.status === 'new');
+  const infrastructure = summary.error > 0 || summary.notRun > 0 || input.builds.some((build) => build.error);
+  const verdict: Verdict = summary.fail > 0 ? 'fail' : infrastructure ? 'error' : 'pass';
+  return {
+    schema: nightSchemaId,
+    name: input.name,
+    ...(input.plan.title ? { title: input.plan.title } : {}),
+    startedAt: input.startedAt,
+    finishedAt: input.finishedAt,
+    ...(input.shard ? { shard: input.shard } : {}),
+    ...(input.mergedFrom ? { mergedFrom: input.mergedFrom } : {}),
+    plan: input.plan,
+    verdict,
+    exitCode: hasNew ? 1 : infrastructure ? 3 : 0,
+    builds: input.builds,
+    cells,
+    runs,
+    findings,
+    known,
+    baseline: input.baseline ? { name: input.baseline.name, file: input.baseline.file } : null,
+    diff,
+    summary,
+  };
+}
+
+function worst(verdicts: Verdict[]): Verdict {
+  if (verdicts.includes('fail')) return 'fail';
+  if (verdicts.includes('error')) return 'error';
+  return 'pass';
+}
