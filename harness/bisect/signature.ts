@@ -32,6 +32,7 @@ export interface ReportSignature {
 /** A finding of a result that carries the signature, with where it was seen. */
 export interface MatchedFinding {
   run: ScenarioRun;
+  /** Neither set: the run failed for another reason (a scenario's own check). */
   leak?: ResultLeak;
   report?: ResultReport;
 }
@@ -86,12 +87,19 @@ export function matchesSignature(result: HarnessResult, signature: Signature): b
   return findingsMatching(result, signature).length > 0;
 }
 
-/** The failing findings of a result, for "any failure" and for showing what else went wrong. */
+/**
+ * The failing findings of a result, for "any failure" and for showing what
+ * else went wrong. A run can fail for a reason that is neither a leak nor a
+ * report (a scenario's own check); it is listed as the run itself.
+ */
 export function failingFindings(result: HarnessResult): MatchedFinding[] {
-  return result.runs.flatMap((run) => [
-    ...run.leaks.map((leak) => ({ run, leak })),
-    ...run.reports.filter((report) => !report.known).map((report) => ({ run, report })),
-  ]);
+  return result.runs.flatMap((run) => {
+    const findings: MatchedFinding[] = [
+      ...run.leaks.map((leak) => ({ run, leak })),
+      ...run.reports.filter((report) => !report.known).map((report) => ({ run, report })),
+    ];
+    return findings.length === 0 && run.verdict === 'fail' ? [{ run }] : findings;
+  });
 }
 
 /**
@@ -153,6 +161,7 @@ export function describeFinding(finding: MatchedFinding): string {
     const { leak } = finding;
     return `${where}: LEAK: iommu group ${leak.group} (${leak.devices.join(', ')}) never released${leak.step ? ` after ${leak.step}` : ''}`;
   }
-  const report = finding.report!;
+  const { report } = finding;
+  if (!report) return `${where}: FAIL (see its table row)`;
   return `${where}: ${report.kind.toUpperCase()}: ${report.title}${report.step ? ` [${report.step}]` : ''}`;
 }

@@ -1,0 +1,142 @@
+import test from 'ava';
+import { bisectRunExitCode, judgeStep } from '../../harness/bisect/judge.ts';
+import {
+  describeSignature,
+  formatSignature,
+  matchesSignature,
+  parseSignature,
+  SignatureSyntaxError,
+  signatureOf,
+  type Signature,
+} from '../../harness/bisect/signature.ts';
+import type { HarnessResult, ResultReport, ScenarioRun } from '../../harness/report/result.ts';
+
+const edu = '0000:01:00.0';
+
+function run(overrides: Partial<ScenarioRun> = {}): ScenarioRun {
+  // Cast: fields other work adds to ScenarioRun do not concern the bisect.
+  return {
+    iommu: 'intel',
+    scenario: 'vfio-bind-unbind',
+    verdict: 'pass',
+    groups: [{ id: 4, devices: [edu], released: true }],
+    leaks: [],
+    reports: [],
+    notes: [],
+    accel: 'tcg',
+    logs: { console: '/runs/x/intel/console.log' },
+    ...overrides,
+  } as ScenarioRun;
+}
+
+const boot = (overrides: Partial<ScenarioRun> = {}) => run({ scenario: 'boot', groups: [], ...overrides });
+
+function result(...runs: ScenarioRun[]): HarnessResult {
+  const verdict = runs.some((r) => r.verdict === 'fail') ? 'fail' : runs.some((r) => r.verdict === 'error') ? 'error' : 'pass';
+  return {
+    verdict,
+    kernel: { source: 'debian:linux-source-6.12', commit: 'abc', patches: [], release: '6.12.57' },
+    runs,
+    timings: { buildSeconds: 0, bootSeconds: {}, totalSeconds: 1 },
+  };
+}
+
+/** A leak of edu's group, numbered `group` (the number moves between commits; the signature must not). */
+const leaking = (group = 4) =>
+  run({ verdict: 'fail', groups: [{ id: group, devices: [edu], released: false }], leaks: [{ group, devices: [edu], step: 'vfio-bind-unbind/remove' }] });
+
+const warning = (title: string, step?: string): ResultReport => ({ kind: 'warning', title, text: `WARNING: at ${title}`, corrupted: false, ...(step ? { step } : {}) });
+
+const leakSignature: Signature = { kind: 'leak', scenario: 'vfio-bind-unbind', step: 'vfio-bind-unbind/remove', device: edu };
+
+test('a leak is signed by scenario, step and device, not by group number', (t) => {
+  t.deepEqual(signatureOf(result(boot(), leaking(4))), leakSignature);
+  t.true(matchesSignature(result(boot(), leaking(7)), leakSignature), 'the same leak with another group number');
+  t.false(matchesSignature(result(boot(), run()), leakSignature));
+  const otherDevice = run({ verdict: 'fail', leaks: [{ group: 4, devices: ['0000:02:00.0'], step: 'vfio-bind-unbind/remove' }] });
+  t.false(matchesSignature(result(otherDevice), leakSignature));
+  const otherStep = run({ verdict: 'fail', leaks: [{ group: 4, devices: [edu], step: 'vfio-bind-unbind/unbind' }] });
+  t.false(matchesSignature(result(otherStep), leakSignature));
+});
+
+test('a leak outranks the reports it drags along; without one the first unknown report signs', (t) => {
+  const both = leaking();
+  both.reports = [warning('WARNING in iommu_group_release', 'vfio-bind-unbind/remove')];
+  t.is(signatureOf(result(boot({ verdict: 'fail', reports: [warning('WARNING in iommu_map')] }), both))?.kind, 'leak');
+  const known = { ...warning('possible deadlock in pciehp_ist'), kind: 'lockdep' as const, known: 'upstream' };
+  const reports = result(boot({ reports: [known] }), run({ verdict: 'fail', reports: [warning('WARNING in iommu_map')] }));
+  t.deepEqual(signatureOf(reports), { kind: 'report', title: 'WARNING in iommu_map', reportKind: 'warning' });
+  t.is(signatureOf(result(boot({ reports: [known] }), run())), undefined, 'known issues are not failures');
+  t.false(matchesSignature(result(boot({ reports: [known] })), { kind: 'report', title: known.title }));
+});
+
+test('signatures round-trip through their command-line form', (t) => {
+  const forms = ['leak:vfio-bind-unbind/remove:0000:01:00.0', 'leak', 'leak:pci-hotplug', 'leak:pci-hotplug/unplug', 'WARNING in iommu_group_release'];
+  for (const form of forms) t.is(formatSignature(parseSignature(form)), form);
+  t.deepEqual(parseSignature('leak:vfio-bind-unbind/remove:0000:01:00.0'), leakSignature);
+  t.deepEqual(parseSignature('report:leak in foo'), { kind: 'report', title: 'leak in foo' });
+  t.deepEqual(parseSignature('leak:*:0000:01:00.0'), { kind: 'leak', device: edu });
+  t.throws(() => parseSignature('leak:vfio-bind-unbind/remove:01:00'), { instanceOf: SignatureSyntaxError });
+  t.throws(() => parseSignature('  '), { instanceOf: SignatureSyntaxError });
+  t.is(describeSignature(leakSignature), "leak of 0000:01:00.0's iommu group after vfio-bind-unbind/remove");
+});
+
+test('loose leak signatures match any leak they cover', (t) => {
+  t.true(matchesSignature(result(leaking()), parseSignature('leak')));
+  t.true(matchesSignature(result(leaking()), parseSignature('leak:vfio-bind-unbind')));
+  t.false(matchesSignature(result(leaking()), parseSignature('leak:pci-hotplug')));
+});
+
+test('judge: the signature on any run is bad, even when the other runs pass', (t) => {
+  const judged = judgeStep([result(boot(), run()), result(boot(), leaking(5)), result(boot(), run())], leakSignature);
+  t.is(judged.verdict, 'bad');
+  t.regex(judged.reason, /LEAK: iommu group 5 \(0000:01:00.0\).*1 of 3 run/);
+  t.is(judged.findings.length, 1);
+});
+
+test('judge: an unrelated WARNING with the group released is good for a leak signature, and says so', (t) => {
+  const judged = judgeStep([result(boot({ verdict: 'fail', reports: [warning('WARNING in iommu_map')] }), run())], leakSignature);
+  t.is(judged.verdict, 'good');
+  t.deepEqual(judged.otherFailures, ['intel/boot: WARNING: WARNING in iommu_map']);
+  t.regex(judged.reason, /other failures: .*WARNING in iommu_map/);
+});
+
+test('judge: a leak of another device or step is not the signature, but it hides it: skip', (t) => {
+  const otherStep = run({ verdict: 'fail', groups: [{ id: 4, devices: [edu], released: false }], leaks: [{ group: 4, devices: [edu], step: 'vfio-bind-unbind/unbind' }] });
+  const judged = judgeStep([result(boot(), otherStep)], leakSignature);
+  t.is(judged.verdict, 'skip');
+  t.regex(judged.reason, /never seen in a released group/);
+});
+
+test('judge: a scenario that did not finish or a kernel that did not boot is skip', (t) => {
+  t.is(judgeStep([result(boot(), run({ verdict: 'error', error: 'vfio-helper timed out' }))], leakSignature).verdict, 'skip');
+  const noBoot = result(boot({ verdict: 'error', error: 'no SSH after 180 s' }), run({ verdict: 'error', groups: [], error: 'not run: no SSH' }));
+  t.is(judgeStep([noBoot], leakSignature).verdict, 'skip');
+  t.is(judgeStep([noBoot], { kind: 'report', title: 'WARNING in iommu_map' }).verdict, 'skip');
+  t.is(judgeStep([noBoot], undefined).verdict, 'skip');
+  t.is(judgeStep([], leakSignature).verdict, 'skip');
+});
+
+test('judge: a report signature is good once every scenario finished without it', (t) => {
+  const signature: Signature = { kind: 'report', title: 'WARNING in iommu_group_release' };
+  t.is(judgeStep([result(boot(), run())], signature).verdict, 'good');
+  const warned = run({ verdict: 'fail', reports: [warning('WARNING in iommu_group_release', 'vfio-bind-unbind/remove')] });
+  t.is(judgeStep([result(boot(), warned)], signature).verdict, 'bad');
+  t.is(judgeStep([result(boot(), leaking())], signature).verdict, 'good', 'a leak alone does not hide a WARNING');
+});
+
+test('judge: a lockdep signature cannot be seen once lockdep switched itself off', (t) => {
+  const signature: Signature = { kind: 'report', title: 'possible deadlock in iommu_group_release', reportKind: 'lockdep' };
+  const off = run({ notes: ['lock checking was off from boot (possible deadlock in foo): later lock bugs cannot be seen'] });
+  t.is(judgeStep([result(boot(), off)], signature).verdict, 'skip');
+  t.is(judgeStep([result(boot(), off)], { kind: 'report', title: 'WARNING in iommu_map', reportKind: 'warning' }).verdict, 'good');
+});
+
+test('judge without a signature: any failure is bad, errors skip, all passing is good', (t) => {
+  t.is(judgeStep([result(boot({ verdict: 'fail', reports: [warning('WARNING in iommu_map')] }), run())], undefined).verdict, 'bad');
+  t.is(judgeStep([result(boot(), run())], undefined).verdict, 'good');
+  const checkFailed = judgeStep([result(boot(), run({ verdict: 'fail' }))], undefined);
+  t.is(checkFailed.verdict, 'bad', 'a run failing for another reason (a scenario check) is a failure');
+  t.regex(checkFailed.reason, /intel\/vfio-bind-unbind: FAIL/);
+  t.deepEqual(bisectRunExitCode, { good: 0, bad: 1, skip: 125 });
+});
