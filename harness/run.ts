@@ -1,6 +1,7 @@
 // The whole job, as a library call: kernel, guest image, machines,
 // scenarios, verdict. The CLI and the tests both go through here.
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { obtainKernel, type KernelRequest, type ObtainedKernel } from './build/index.ts';
@@ -24,6 +25,10 @@ export interface RunRequest extends KernelRequest {
   scenarios: readonly Scenario[];
   accel?: Accel | 'auto';
   knownIssuesFile?: string;
+  /** Repeat each scenario this many times in its boot. */
+  cycles?: number;
+  /** Boots at once; default: one per two cores, since each guest has two vCPUs. */
+  parallelBoots?: number;
   /** Where this run's logs go; a fresh folder under the cache by default. */
   runDir?: string;
   progress: Progress;
@@ -72,10 +77,11 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const runDir = await ensureDir(request.runDir ?? newRunDir(layout));
   progress.step(`logs: ${runDir}`);
 
-  const runs: ScenarioRun[] = [];
-  const bootSeconds: HarnessResult['timings']['bootSeconds'] = {};
-  for (const plan of planBoots(request.iommus, request.scenarios)) {
-    const outcome = await runBoot(plan, {
+  const plans = planBoots(request.iommus, request.scenarios);
+  if (plans.length === 0) throw new HarnessError('usage', 'no selected scenario runs on the selected vIOMMUs');
+  const parallel = request.parallelBoots ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
+  const outcomes = await mapWithLimit(plans, parallel, (plan) =>
+    runBoot(plan, {
       bzImage: prepared.kernel.artifacts.bzImage,
       initrd: prepared.image.path,
       keys: prepared.keys,
@@ -83,14 +89,33 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
       runDir,
       known,
       progress,
-    });
-    runs.push(...outcome.runs);
-    if (outcome.bootSeconds !== undefined) bootSeconds[plan.iommu] = outcome.bootSeconds;
-  }
+      ...(request.cycles ? { cycles: request.cycles } : {}),
+    }),
+  );
+  const runs: ScenarioRun[] = outcomes.flatMap((outcome) => outcome.runs);
+  const bootSeconds: HarnessResult['timings']['bootSeconds'] = {};
+  plans.forEach((plan, index) => {
+    const seconds = outcomes[index]?.bootSeconds;
+    if (seconds !== undefined) bootSeconds[plan.id] = seconds;
+  });
   return {
     verdict: overallVerdict(runs),
     kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release },
     runs,
     timings: { buildSeconds: prepared.kernel.buildSeconds, bootSeconds, totalSeconds: (Date.now() - started) / 1000 },
   };
+}
+
+/** Runs `work` over `items` with at most `limit` at once, keeping the order of results. */
+async function mapWithLimit<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

@@ -1,10 +1,26 @@
 // The scenario library, in the order they run when they share a boot.
 import type { Scenario } from '../harness/scenario/scenario.ts';
+import { bridgeGroup } from './bridge-group.ts';
+import { multifunction } from './multifunction.ts';
+import { pciHotplugNative } from './pci-hotplug-native.ts';
 import { pciHotplug } from './pci-hotplug.ts';
+import { rebindOriginalDriver } from './rebind-original-driver.ts';
 import { removeRescan } from './remove-rescan.ts';
+import { unplugWhileOpen } from './unplug-while-open.ts';
 import { vfioBindUnbind } from './vfio-bind-unbind.ts';
+import { vfioNoiommu } from './vfio-noiommu.ts';
 
-export const scenarios: readonly Scenario[] = [vfioBindUnbind, pciHotplug, removeRescan];
+export const scenarios: readonly Scenario[] = [
+  vfioBindUnbind,
+  pciHotplug,
+  removeRescan,
+  bridgeGroup,
+  multifunction,
+  unplugWhileOpen,
+  rebindOriginalDriver,
+  vfioNoiommu,
+  pciHotplugNative,
+];
 
 export function scenarioByName(name: string): Scenario | undefined {
   return scenarios.find((scenario) => scenario.name === name);

@@ -9,7 +9,7 @@ export const removeRescan: Scenario = {
   topology: { devices: [rootPort('rp-rescan', 3), eduDevice('edu-rescan', 'rp-rescan')] },
   async run(guest) {
     await guest.mark('bind');
-    const bdf = await guest.bdfOf('edu-rescan');
+    const bdf = await guest.present('edu-rescan');
     await guest.bind(bdf, 'vfio-pci');
     await guest.mark('remove');
     await guest.remove(bdf);

@@ -12,7 +12,7 @@ export const vfioBindUnbind: Scenario = {
   topology: { devices: [rootPort('rp-vfio', 1), eduDevice('edu-vfio', 'rp-vfio')] },
   async run(guest) {
     await guest.mark('bind');
-    const bdf = await guest.bdfOf('edu-vfio');
+    const bdf = await guest.present('edu-vfio');
     await guest.bind(bdf, 'vfio-pci');
     await guest.mark('container');
     await guest.vfioContainer(bdf, { dma: true });

@@ -14,6 +14,7 @@ import { runHarness } from '../run.ts';
 import { scenarioByName, scenarios } from '../../scenarios/index.ts';
 import { renderChecks, runChecks } from './doctor.ts';
 import { setup } from './setup.ts';
+import { addNightlyCommands } from '../nightly/commands.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -23,6 +24,12 @@ function parseIommus(value: string): IommuModel[] {
     if (!iommuModels.includes(model as IommuModel)) throw new InvalidArgumentError(`unknown vIOMMU "${model}" (known: ${iommuModels.join(', ')})`);
   }
   return models as IommuModel[];
+}
+
+function parsePositive(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return number;
 }
 
 const program = new Command('iommu-harness')
@@ -39,8 +46,9 @@ program
   .option('--ref <rev>', 'commit of --src to test', 'HEAD')
   .option('--patch <file>', 'patch to apply (mbox or diff; repeatable, in order)', collect, [])
   .option('--kconfig <file>', 'extra kconfig fragment (repeatable)', collect, [])
-  .option('--iommu <list>', 'vIOMMUs: intel, virtio or intel,virtio', parseIommus, [...iommuModels])
+  .option('--iommu <list>', 'machines: intel, virtio, none (no IOMMU: vfio no-iommu mode), comma-separated', parseIommus, [...iommuModels])
   .option('--scenario <name>', 'scenario to run (repeatable; default: all)', collect, [])
+  .option('--cycles <n>', 'repeat each scenario n times in its boot', parsePositive, 1)
   .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
   .option('--known-issues <file>', 'known-issues file (default: scenarios/known-issues.txt)')
   .option('--json <file>', 'write the result as JSON')
@@ -60,6 +68,7 @@ program
       scenarios: selected.length ? selected : scenarios,
       accel: options.accel,
       knownIssuesFile: options.knownIssues,
+      cycles: options.cycles,
       progress: createProgress(process.stderr, options.quiet),
     });
     process.stdout.write(renderTable(result));
@@ -116,6 +125,8 @@ program
   .command('setup')
   .description('install the Debian packages the harness needs (as root; otherwise prints the command)')
   .action(setup);
+
+addNightlyCommands(program);
 
 installReaper((signal) => process.stderr.write(`\niommu-harness: interrupted by ${signal}; QEMU stopped\n`));
 

@@ -15,6 +15,19 @@ export interface MachineSpec {
   cpus?: number;
 }
 
+const iommuCommandLine: Record<IommuModel, string[]> = {
+  intel: ['intel_iommu=on'],
+  // virtio-iommu has no interrupt remapping, which VFIO refuses without these.
+  virtio: ['vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1'],
+  none: [],
+};
+
+const iommuDevice: Record<IommuModel, string | undefined> = {
+  intel: 'intel-iommu,intremap=on',
+  virtio: 'virtio-iommu-pci',
+  none: undefined,
+};
+
 /** Kernel command line for a harness guest. */
 export function kernelCommandLine(iommu: IommuModel, extra: string[] = []): string {
   const words = [
@@ -27,10 +40,7 @@ export function kernelCommandLine(iommu: IommuModel, extra: string[] = []): stri
     // pr_debug is KERN_DEBUG: without this it reaches dmesg but not the console.
     'ignore_loglevel',
     'printk.devkmsg=on',
-    ...(iommu === 'intel'
-      ? ['intel_iommu=on']
-      : // virtio-iommu has no interrupt remapping, which VFIO refuses without these.
-        ['vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1']),
+    ...iommuCommandLine[iommu],
     ...extra,
   ];
   return words.join(' ');
@@ -74,7 +84,8 @@ export function qemuArgs(spec: MachineSpec): string[] {
     'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:0-:22',
   ];
   // The vIOMMU comes before the PCI devices it translates for.
-  args.push('-device', spec.iommu === 'intel' ? 'intel-iommu,intremap=on' : 'virtio-iommu-pci');
+  const iommu = iommuDevice[spec.iommu];
+  if (iommu) args.push('-device', iommu);
   args.push('-device', 'virtio-net-pci,netdev=net0');
   for (const global of spec.topology.globals ?? []) args.push('-global', global);
   for (const device of spec.topology.devices) args.push('-device', deviceArg(device.driver, { ...device.props, id: device.id }));

@@ -1,8 +1,12 @@
 // What a scenario asks of the machine, as data: the devices present at boot
 // and additions to the kernel command line.
 
-export type IommuModel = 'intel' | 'virtio';
-export const iommuModels: readonly IommuModel[] = ['intel', 'virtio'];
+/**
+ * The machine's IOMMU: QEMU's intel-iommu, virtio-iommu, or none at all (for
+ * vfio no-iommu mode, which takes the external iommu_group_add_device() path).
+ */
+export type IommuModel = 'intel' | 'virtio' | 'none';
+export const iommuModels: readonly IommuModel[] = ['intel', 'virtio', 'none'];
 
 /** One `-device` at boot. `props` become `key=value` pairs after the driver. */
 export interface BootDevice {

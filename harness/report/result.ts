@@ -40,6 +40,8 @@ export interface ScenarioRun {
   groups: ResultGroup[];
   leaks: ResultLeak[];
   reports: ResultReport[];
+  /** The scenario's expectations about the kernel that did not hold (each fails the run). */
+  failedChecks: string[];
   /** Why the run could not be judged (verdict "error"). */
   error?: string;
   /** Notes a reader needs, e.g. that lock checking was off for part of the run. */
@@ -60,7 +62,8 @@ export interface HarnessResult {
   kernel: KernelInfo;
   runs: ScenarioRun[];
   /** Wall-clock seconds per stage, for people and the benchmark. */
-  timings: { buildSeconds: number; bootSeconds: Partial<Record<IommuModel, number>>; totalSeconds: number };
+  /** Boot-to-SSH seconds are keyed by boot: the vIOMMU, with a suffix when one vIOMMU needed several boots. */
+  timings: { buildSeconds: number; bootSeconds: Record<string, number>; totalSeconds: number };
 }
 
 /** A failing finding anywhere fails the whole; otherwise any error makes it an error. */

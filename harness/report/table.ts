@@ -38,6 +38,7 @@ function evidence(run: ScenarioRun): string[] {
     lines.push(`${where}: ${report.known ? 'known' : report.kind.toUpperCase()}: ${report.title}${report.step ? ` [${report.step}]` : ''}${report.known ? ` (${report.known})` : ''}`);
     if (!report.known) lines.push(...report.text.split('\n').slice(0, 6).map((text) => `    ${text}`));
   }
+  for (const check of run.failedChecks) lines.push(`${where}: CHECK FAILED: ${check}`);
   for (const note of run.notes) lines.push(`${where}: note: ${note}`);
   if (lines.length) lines.push(`${where}: console: ${run.logs.console}`);
   return lines;

@@ -22,6 +22,8 @@ export interface ScenarioOutcome {
   devices: string[];
   /** Device to group, as sysfs showed it in the guest. */
   observedGroups?: Record<string, number>;
+  /** The scenario's own expectations that did not hold. */
+  failedChecks?: string[];
 }
 
 export interface BootEvidence {
@@ -78,10 +80,11 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     runs.push({
       iommu: evidence.iommu,
       scenario: outcome.scenario,
-      verdict: judge(scenarioReports, leaks.length, error),
+      verdict: judge(scenarioReports, leaks.length + (outcome.failedChecks?.length ?? 0), error),
       groups: groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released })),
       leaks: leaks.map((leak) => ({ group: leak.group, devices: leak.devices, ...(leak.step ? { step: leak.step } : {}) })),
       reports: scenarioReports,
+      failedChecks: outcome.failedChecks ?? [],
       ...(error ? { error } : {}),
       notes,
       accel: evidence.accel,
@@ -91,8 +94,8 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   return runs;
 }
 
-function judge(reports: ResultReport[], leaks: number, error: string | undefined): Verdict {
-  if (leaks > 0 || reports.some((report) => !report.known)) return 'fail';
+function judge(reports: ResultReport[], findings: number, error: string | undefined): Verdict {
+  if (findings > 0 || reports.some((report) => !report.known)) return 'fail';
   return error ? 'error' : 'pass';
 }
 

@@ -23,12 +23,20 @@ export class Guest {
   readonly devices = new Set<string>();
   /** The group sysfs showed for a device once bound: independent evidence to check the log against. */
   readonly observedGroups = new Map<string, number>();
+  /** Expectations about the kernel that did not hold: findings, like a leak. */
+  readonly failedChecks: string[] = [];
+
+  private readonly stepTimeoutMs: number;
+  private readonly cycle: number | undefined;
 
   constructor(
     private readonly machine: Machine,
     private readonly scenario: string,
-    private readonly stepTimeoutMs = 60_000,
-  ) {}
+    options: { stepTimeoutMs?: number | undefined; cycle?: number | undefined } = {},
+  ) {
+    this.stepTimeoutMs = options.stepTimeoutMs ?? 60_000;
+    this.cycle = options.cycle;
+  }
 
   get step(): string {
     return this.currentStep;
@@ -36,7 +44,7 @@ export class Guest {
 
   /** Marks the start of a step in the kernel log, so the oracle places every event in it. */
   async mark(step: string): Promise<void> {
-    this.currentStep = `${this.scenario}/${step}`;
+    this.currentStep = `${this.scenario}/${this.cycle ? `cycle${this.cycle}/` : ''}${step}`;
     await this.kmsg(`iommu-harness: step ${this.currentStep}`);
   }
 
@@ -66,7 +74,21 @@ export class Guest {
     return result.exitCode === 0;
   }
 
+  /**
+   * Records a finding when the kernel did not behave as the scenario expects
+   * (a group released while a member remains, a driver that does not rebind).
+   * The scenario goes on: later steps may show more.
+   */
+  check(condition: boolean, expectation: string): void {
+    if (!condition) this.failedChecks.push(`${this.currentStep}: expected ${expectation}`);
+  }
+
   // PCI -------------------------------------------------------------------
+
+  /** Whether iommu group `id` exists in sysfs right now. */
+  async groupExists(id: number): Promise<boolean> {
+    return this.exists(`/sys/kernel/iommu_groups/${id}`);
+  }
 
   /** BDFs of the devices with this vendor:device id, e.g. "1234:11e8". */
   async findPci(vendorDevice: string): Promise<string[]> {
@@ -128,6 +150,17 @@ export class Guest {
   }
 
   /**
+   * The BDF of a boot-time device, rescanning the bus first when an earlier
+   * step or cycle removed it.
+   */
+  async present(id: string): Promise<string> {
+    const buses = await this.guard(this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
+    const bdf = bdfOfQdevId(buses, id);
+    if (!bdf || !(await this.exists(`/sys/bus/pci/devices/${bdf}`))) await this.rescan();
+    return this.bdfOf(id);
+  }
+
+  /**
    * Records that a device has left, once it really has. 6.12 prints nothing
    * when a device leaves its group, so this mark is what tells the oracle
    * that the group must now be released.
@@ -144,6 +177,24 @@ export class Guest {
   /** Opens the device through the legacy container/group path, maps and unmaps DMA, closes. */
   async vfioContainer(bdf: string, options: VfioOptions = {}): Promise<string> {
     return (await this.run(['vfio-helper', 'container', checkBdf(bdf), ...(options.dma ? ['--dma'] : [])])).stdout;
+  }
+
+  /** vfio no-iommu mode: the group is /dev/vfio/noiommu-N and nothing is translated. */
+  async vfioNoiommu(bdf: string): Promise<string> {
+    return (await this.run(['vfio-helper', 'noiommu', checkBdf(bdf)])).stdout;
+  }
+
+  /**
+   * Opens the device through the container path and keeps every fd open for
+   * `holdMs`; resolves once the device fd is open, with the helper's eventual
+   * result, so a step can act while userspace holds the device.
+   */
+  async vfioHold(bdf: string, holdMs: number): Promise<{ done: Promise<CommandResult> }> {
+    const done = this.guard(this.machine.shell.run(['vfio-helper', 'container', checkBdf(bdf), '--hold-ms', String(holdMs)], holdMs + this.stepTimeoutMs));
+    // The device fd is an anonymous inode; its presence means the hold has begun.
+    const script = 'for p in $(pidof vfio-helper); do ls -l /proc/$p/fd; done 2>/dev/null | grep -q "vfio-device"';
+    await this.poll('the VFIO device fd to be open', 10_000, async () => ((await this.machine.shell.run(['sh', '-c', script], this.stepTimeoutMs)).exitCode === 0 ? true : undefined));
+    return { done };
   }
 
   /** The same through the iommufd cdev path. */

@@ -16,6 +16,8 @@ import { Guest } from './guest.ts';
 import type { Scenario } from './scenario.ts';
 
 export interface BootPlan {
+  /** Names the boot's log folder: the vIOMMU, with a suffix for its second and later boots. */
+  id: string;
   iommu: IommuModel;
   scenarios: Scenario[];
 }
@@ -32,6 +34,8 @@ export interface RunnerOptions {
   stepTimeoutMs?: number;
   /** How long a group may take to be released after its last device left. */
   releaseGraceMs?: number;
+  /** Each scenario runs this many times in its boot, for bugs that need repetition. */
+  cycles?: number;
 }
 
 export interface BootOutcome {
@@ -39,15 +43,25 @@ export interface BootOutcome {
   bootSeconds?: number;
 }
 
-/** One boot per plan entry; scenarios in an entry share the machine. */
+/**
+ * As few boots as correctness allows: per vIOMMU, the scenarios that can
+ * share a machine share one; each that needs a fresh boot gets its own.
+ */
 export function planBoots(iommus: IommuModel[], scenarios: readonly Scenario[]): BootPlan[] {
-  return iommus
-    .map((iommu) => ({ iommu, scenarios: scenarios.filter((scenario) => scenario.iommus.includes(iommu)) }))
-    .filter((plan) => plan.scenarios.length > 0);
+  const plans: BootPlan[] = [];
+  for (const iommu of iommus) {
+    const applicable = scenarios.filter((scenario) => scenario.iommus.includes(iommu));
+    const groups = [applicable.filter((scenario) => !scenario.freshBoot), ...applicable.filter((scenario) => scenario.freshBoot).map((scenario) => [scenario])];
+    for (const group of groups.filter((members) => members.length > 0)) {
+      const count = plans.filter((plan) => plan.iommu === iommu).length;
+      plans.push({ id: count === 0 ? iommu : `${iommu}-${count + 1}`, iommu, scenarios: group });
+    }
+  }
+  return plans;
 }
 
 export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<BootOutcome> {
-  const runDir = await ensureDir(path.join(options.runDir, plan.iommu));
+  const runDir = await ensureDir(path.join(options.runDir, plan.id));
   const consolePath = path.join(runDir, 'console.log');
   const outcomes: ScenarioOutcome[] = [];
   let machine: Machine | undefined;
@@ -72,19 +86,26 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
         outcomes.push({ scenario: scenario.name, error: `not run: the machine had ended (${machine.exit})`, goneDevices: [], devices: [] });
         continue;
       }
-      options.progress.step(`${plan.iommu}: ${scenario.name}`);
-      const guest = new Guest(machine, scenario.name, options.stepTimeoutMs);
-      let error: string | undefined;
-      try {
-        await scenario.run(guest);
-      } catch (caught) {
-        if (!(caught instanceof HarnessError)) throw caught;
-        error = caught.message;
-        options.progress.warn(`${plan.iommu}: ${scenario.name}: ${caught.message}`);
-        // A timed-out command leaves the SSH channel in an unknown state.
-        if (!machine.exit) await machine.reconnect().catch(() => undefined);
+      const cycles = options.cycles ?? 1;
+      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [] };
+      for (let cycle = 1; cycle <= cycles && !outcome.error && !machine.exit; cycle++) {
+        options.progress.step(`${plan.id}: ${scenario.name}${cycles > 1 ? ` (cycle ${cycle}/${cycles})` : ''}`);
+        const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycles > 1 ? cycle : undefined });
+        try {
+          await scenario.run(guest);
+        } catch (caught) {
+          if (!(caught instanceof HarnessError)) throw caught;
+          outcome.error = caught.message;
+          options.progress.warn(`${plan.id}: ${scenario.name}: ${caught.message}`);
+          // A timed-out command leaves the SSH channel in an unknown state.
+          if (!machine.exit) await machine.reconnect().catch(() => undefined);
+        }
+        outcome.goneDevices.push(...guest.goneDevices);
+        outcome.devices.push(...[...guest.devices].filter((device) => !outcome.devices.includes(device)));
+        Object.assign(outcome.observedGroups ?? {}, Object.fromEntries(guest.observedGroups));
+        outcome.failedChecks?.push(...guest.failedChecks);
       }
-      outcomes.push({ scenario: scenario.name, ...(error ? { error } : {}), goneDevices: guest.goneDevices, devices: [...guest.devices], observedGroups: Object.fromEntries(guest.observedGroups) });
+      outcomes.push(outcome);
     }
     if (!machine.exit) {
       await new Promise((resolve) => setTimeout(resolve, options.releaseGraceMs ?? 1000));
@@ -100,7 +121,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
   } catch (caught) {
     if (!(caught instanceof HarnessError)) throw caught;
     bootError = `${caught.message}${caught.logPath ? ` (see ${caught.logPath})` : ''}`;
-    options.progress.warn(`${plan.iommu}: ${bootError}`);
+    options.progress.warn(`${plan.id}: ${bootError}`);
     for (const scenario of plan.scenarios.slice(outcomes.length)) {
       outcomes.push({ scenario: scenario.name, error: `not run: ${caught.message}`, goneDevices: [], devices: [] });
     }

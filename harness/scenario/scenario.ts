@@ -11,5 +11,11 @@ export interface Scenario {
   iommus: readonly IommuModel[];
   /** Devices and bridges at boot; device ids must not clash with other scenarios'. */
   topology: Topology;
+  /**
+   * Why this scenario needs a boot of its own, when it does: it spends a
+   * one-shot check (lockdep reports once per boot) or changes the machine
+   * for everyone (a -global). Scenarios without it share a boot.
+   */
+  freshBoot?: string;
   run(guest: Guest): Promise<void>;
 }

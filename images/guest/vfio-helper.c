@@ -586,10 +586,19 @@ static void run_container(const char *bdf, bool noiommu, bool dma, long hold_ms)
 
 	xclose(devfd, "device fd");
 	milestone("device_close=ok");
-	/* UNSET_CONTAINER takes no argument; it fails with EBUSY while a device fd is open. */
-	if (ioctl(groupfd, VFIO_GROUP_UNSET_CONTAINER) < 0)
-		die_errno("VFIO_GROUP_UNSET_CONTAINER", errno);
-	milestone("unset_container=ok");
+	/*
+	 * UNSET_CONTAINER takes no argument; it fails with EBUSY while a device fd
+	 * is open. When the device was unplugged while we held it, closing the
+	 * device fd let the removal finish, and that detached the group from the
+	 * container already: EINVAL then means "nothing left to unset".
+	 */
+	if (ioctl(groupfd, VFIO_GROUP_UNSET_CONTAINER) < 0) {
+		if (errno != EINVAL)
+			die_errno("VFIO_GROUP_UNSET_CONTAINER", errno);
+		milestone("unset_container=gone");
+	} else {
+		milestone("unset_container=ok");
+	}
 	xclose(groupfd, "group fd");
 	xclose(container, "container fd");
 	milestone("close=ok");

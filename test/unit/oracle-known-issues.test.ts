@@ -31,7 +31,7 @@ test('known reports are marked, others left alone, input not mutated', (t) => {
 
 test('the shipped known-issues file parses and covers the 6.12 pciehp lockdep report', (t) => {
   const known = parseKnownIssues(readFileSync(new URL('../../scenarios/known-issues.txt', import.meta.url), 'utf8'));
-  const fixture = readFileSync(new URL('../fixtures/oracle/reports/lockdep-pciehp-reset-lock.log', import.meta.url), 'utf8');
+  const fixture = readFileSync(new URL('../fixtures/oracle/reports/lockdep-pciehp-configure-device.log', import.meta.url), 'utf8');
   const reports = applyKnownIssues(parseKernelLog(parseHeaderLog(fixture).log).reports, known);
   t.is(reports.length, 1);
   t.truthy(reports[0]?.known);
