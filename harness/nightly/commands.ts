@@ -1,0 +1,85 @@
+// The `nightly` and `merge-reports` commands, kept here so the CLI's main file
+// only registers them.
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { cacheRoot } from '../cache.ts';
+import { createProgress } from '../log.ts';
+import { parseShard, type Shard } from './matrix.ts';
+import { mergeNightReports } from './merge-reports.ts';
+import type { Night } from './night.ts';
+import { loadPlan, runNightly, type NightlyOutcome } from './runner.ts';
+
+function shardOption(value: string): Shard {
+  try {
+    return parseShard(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+export function defaultNightDir(now = new Date()): string {
+  return path.join(cacheRoot(), 'nights', now.toISOString().slice(0, 10));
+}
+
+export function renderNightSummary(outcome: NightlyOutcome): string {
+  const { night } = outcome;
+  const s = night.summary;
+  const byId = new Map(night.findings.map((finding) => [finding.signature, finding]));
+  const lines = [
+    `night ${night.name}${night.shard ? ` (shard ${night.shard.index}/${night.shard.count})` : ''}: ${s.cells} cells, ${s.pass} pass, ${s.fail} fail, ${s.error} error, ${s.notRun} not run`,
+    `against ${night.baseline ? `night ${night.baseline.name}` : 'no baseline'}: ${s.new} new, ${s.still} still failing, ${s.fixed} fixed, ${s.known} known`,
+    ...night.diff.new.map((signature) => `NEW: ${signature}${byId.get(signature)?.runs.length ? ` (${byId.get(signature)!.runs.join(', ')})` : ''}`),
+    ...night.runs.filter((run) => run.error).map((run) => `ERROR: ${run.unit}: ${run.error!.kind}: ${run.error!.message.split('\n')[0]}`),
+    `results: ${path.join(outcome.dir, 'night.json')}`,
+    `report:  ${path.join(outcome.dir, 'index.html')}`,
+    `junit:   ${path.join(outcome.dir, 'junit.xml')}`,
+    `bundle:  ${outcome.tarball}`,
+    `exit code ${night.exitCode}: ${exitMeaning(night)}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function exitMeaning(night: Night): string {
+  if (night.exitCode === 1) return 'new failures';
+  if (night.exitCode === 3) return 'no new failure, but runs that could not be judged';
+  return 'nothing new';
+}
+
+export function addNightlyCommands(program: Command): void {
+  program
+    .command('nightly')
+    .description('run a nightly plan (kernels x profiles x vIOMMUs x scenarios); exit 1 only for new failures, 3 for infrastructure errors')
+    .requiredOption('--plan <file>', 'the plan (JSON; see scenarios/nightly-plan.example.json)')
+    .option('--out <dir>', "this night's folder (default: CACHE/nights/DATE)")
+    .option('--shard <i/n>', 'run only slice i of n of the matrix', shardOption)
+    .option('--resume', 'continue an interrupted night in --out, skipping finished runs')
+    .option('--baseline <file>', "a night.json to compare against (default: the latest earlier night next to --out)")
+    .option('--known-issues <file>', "known-issues file (default: the plan's, else scenarios/known-issues.txt)")
+    .option('--quiet', 'print only the summary')
+    .action(async (options) => {
+      const plan = await loadPlan(options.plan);
+      const outcome = await runNightly({
+        plan,
+        dir: options.out ?? defaultNightDir(),
+        ...(options.shard ? { shard: options.shard } : {}),
+        resume: Boolean(options.resume),
+        ...(options.baseline ? { baseline: options.baseline } : {}),
+        ...(options.knownIssues ? { knownIssuesFile: options.knownIssues } : {}),
+        progress: createProgress(process.stderr, options.quiet),
+      });
+      process.stdout.write(renderNightSummary(outcome));
+      process.exitCode = outcome.night.exitCode;
+    });
+
+  program
+    .command('merge-reports')
+    .description('join the folders of nightly shards into one night: results, JUnit, HTML, tarball; exit codes as nightly')
+    .argument('<shard...>', 'shard night folders (or their night.json)')
+    .requiredOption('--out <dir>', "the merged night's folder")
+    .option('--baseline <file>', 'a night.json to compare against (default: the latest earlier night next to --out)')
+    .action(async (shards: string[], options) => {
+      const outcome = await mergeNightReports({ shards, out: options.out, ...(options.baseline ? { baseline: options.baseline } : {}) });
+      process.stdout.write(renderNightSummary(outcome));
+      process.exitCode = outcome.night.exitCode;
+    });
+}
