@@ -24,7 +24,7 @@ const statusLabel: Record<NightCell['status'], string> = {
 const css = `
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1a1a1a;background:#fff}
 h1{font-size:1.5em;margin:0 0 .2em}h2{font-size:1.2em;margin:1.6em 0 .5em;border-bottom:1px solid #ccc}
-.meta{color:#555}.counts span{display:inline-block;margin-right:1em}
+.meta{color:#555}.counts{font-size:1.05em}
 table{border-collapse:collapse}th,td{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}
 td.v{text-align:center;min-width:7em;font-weight:600}
@@ -54,7 +54,7 @@ export function renderHtml(night: Night): string {
     `<h1>${htmlEscape(title)}</h1>`,
     `<p class="meta">verdict <strong class="verdict-${night.verdict}" id="verdict">${night.verdict.toUpperCase()}</strong> · exit code ${night.exitCode} · ${htmlEscape(night.startedAt)} to ${htmlEscape(night.finishedAt)}${night.shard ? ` · shard ${night.shard.index}/${night.shard.count}` : ''}${night.mergedFrom ? ` · merged from ${night.mergedFrom.length} shard(s)` : ''}</p>`,
     `<p class="meta">baseline: ${night.baseline ? `night ${htmlEscape(night.baseline.name)}` : 'none (every failure counts as new)'}</p>`,
-    `<p class="counts"><span>${s.cells} cells</span><span>${s.pass} pass</span><span>${s.fail} fail</span><span>${s.error} error</span><span>${s.notRun} not run</span><span><strong>${s.new} new</strong></span><span>${s.still} still failing</span><span>${s.fixed} fixed</span><span>${s.known} known</span></p>`,
+    `<p class="counts">${[`${s.cells} cells`, `${s.pass} pass`, `${s.fail} fail`, `${s.error} error`, `${s.notRun} not run`, `<strong>${s.new} new</strong>`, `${s.still} still failing`, `${s.fixed} fixed`, `${s.known} known`].join(' · ')}</p>`,
     '<h2 id="new">New failures</h2>',
     newFindings.length ? newFindings.map((finding) => renderFinding(finding, runsById)).join('\n') : '<p class="none">No new failures.</p>',
     '<h2 id="matrix">Matrix</h2>',
