@@ -10,8 +10,8 @@ import type { HarnessResult } from '../report/result.ts';
 import { repositoryOf } from './history.ts';
 import { bisectRunExitCode, type StepVerdict } from './judge.ts';
 import type { Signature } from './signature.ts';
-import { trialEvidence, tryCommit, type TrialRequest } from './trial.ts';
 import { resolveCommit } from '../source/worktree.ts';
+import { trialEvidence, tryCommit, type TrialRequest } from './trial.ts';
 
 export const abortBisect = 128;
 
@@ -19,6 +19,8 @@ export interface CheckRequest extends Omit<TrialRequest, 'layout'> {
   /** The expected failure; undefined: any failure is bad. */
   expect?: Signature;
   runs: number;
+  /** The commit to test; HEAD, where `git bisect` leaves it, by default. */
+  ref?: string;
   /** Where to look for the repository when `src` is not given. */
   cwd?: string;
   layout?: CacheLayout;
@@ -41,7 +43,7 @@ export interface CheckOutcome {
 export async function checkTree(request: CheckRequest): Promise<CheckOutcome> {
   const layout = request.layout ?? cacheLayout();
   const src = request.src ?? (await repositoryOf(request.cwd ?? process.cwd()));
-  const commit = await resolveCommit(src, 'HEAD');
+  const commit = await resolveCommit(src, request.ref ?? 'HEAD');
   const trial = await tryCommit({ ...request, src, layout }, commit, request.runs, request.expect);
   const { verdict, reason, otherFailures } = trial.judgement;
   return {

@@ -15,6 +15,7 @@ import { scenarioByName, scenarios } from '../../scenarios/index.ts';
 import { renderChecks, runChecks } from './doctor.ts';
 import { setup } from './setup.ts';
 import { addNightlyCommands } from '../nightly/commands.ts';
+import { addBisectCommands } from '../bisect/commands.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -127,6 +128,7 @@ program
   .action(setup);
 
 addNightlyCommands(program);
+addBisectCommands(program, { parseIommus, collect });
 
 installReaper((signal) => process.stderr.write(`\niommu-harness: interrupted by ${signal}; QEMU stopped\n`));
 
