@@ -39,7 +39,7 @@ export function renderJUnit(night: Night): string {
         const message = first ? first.title + (findings.length > 1 ? ` (+${findings.length - 1} more)` : '') : 'failed';
         const text = [
           `${statusWords[cell.status] ?? cell.status}; failed ${cell.failedCycles} of ${cell.runs.length} cycle(s)`,
-          ...findings.flatMap((finding) => ['', `${finding.title}  [${cell.status === 'new' && night.diff.new.includes(finding.signature) ? 'new' : 'still failing'}]`, finding.evidence]),
+          ...findings.flatMap((finding) => ['', `${finding.title}  [${night.diff.new.includes(finding.signature) ? 'new' : 'still failing'}]`, finding.evidence]),
           '',
           ...logs,
         ].join('\n');
