@@ -6,6 +6,8 @@ export default {
   nodeArguments: ['--import=tsx'],
   workerThreads: false,
   // Integration tests build and boot kernels; they set their own t.timeout().
-  timeout: '20m',
+  // ava's timeout is inactivity across the whole run: a cold kernel build (10+ min
+  // on 2 cores) holds every integration test behind the build lock.
+  timeout: '40m',
   verbose: true,
 };
