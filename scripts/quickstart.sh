@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+mkdir -p out
 exec node bin/iommu-harness.js run --iommu intel,virtio --json out/quickstart.json
