@@ -90,6 +90,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
       known,
       progress,
       ...(request.cycles ? { cycles: request.cycles } : {}),
+      kmemleak: prepared.kernel.artifacts.kmemleak,
     }),
   );
   const runs: ScenarioRun[] = outcomes.flatMap((outcome) => outcome.runs);

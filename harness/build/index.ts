@@ -17,6 +17,15 @@ export const kconfigDir = fileURLToPath(new URL('../../kconfigs/', import.meta.u
 /** The fragments every kernel gets, in the order they are applied. */
 export const standardFragments = ['base.config', 'intel-iommu.config', 'virtio-iommu.config', 'vfio.config', 'debug.config'];
 
+export const profileDir = path.join(kconfigDir, 'profiles');
+
+/** The fragment of a named kconfig profile (lockdep, leakcheck, kasan). */
+export async function profileFragment(name: string): Promise<string> {
+  const available = (await readdir(profileDir)).filter((file) => file.endsWith('.config')).map((file) => file.slice(0, -'.config'.length));
+  if (!available.includes(name)) throw new HarnessError('usage', `unknown profile "${name}" (known: ${available.join(', ')})`);
+  return path.join(profileDir, `${name}.config`);
+}
+
 export interface KernelRequest {
   /** A git tree; undefined means Debian's packaged 6.12 source. */
   src?: string;

@@ -25,6 +25,8 @@ export interface KernelArtifacts {
   headers: string;
   buildLog: string;
   release: string;
+  /** Built with kmemleak, so runs scan for leaked objects after the scenarios. */
+  kmemleak: boolean;
 }
 
 export interface BuildRequest {
@@ -53,6 +55,7 @@ export function artifactsFor(layout: CacheLayout, key: string): KernelArtifacts 
     headers: path.join(dir, 'headers'),
     buildLog: path.join(dir, 'build.log'),
     release: '',
+    kmemleak: false,
   };
 }
 
@@ -61,7 +64,8 @@ export async function cachedKernel(layout: CacheLayout, key: string): Promise<Ke
   const artifacts = artifactsFor(layout, key);
   const releaseFile = path.join(artifacts.dir, 'release');
   if (!(await exists(releaseFile))) return undefined;
-  return { ...artifacts, release: (await readFile(releaseFile, 'utf8')).trim() };
+  const config = await readFile(artifacts.config, 'utf8');
+  return { ...artifacts, release: (await readFile(releaseFile, 'utf8')).trim(), kmemleak: hasKmemleak(config) };
 }
 
 /** Configures and builds the worktree; the caller holds the worktree's lock. */
@@ -106,7 +110,11 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
   await writeFile(path.join(staging, 'release'), `${release}\n`);
   await rm(artifacts.dir, { recursive: true, force: true });
   await rename(staging, artifacts.dir);
-  return { artifacts: { ...artifacts, release }, seconds: (Date.now() - started) / 1000 };
+  return { artifacts: { ...artifacts, release, kmemleak: hasKmemleak(finalConfig) }, seconds: (Date.now() - started) / 1000 };
+}
+
+function hasKmemleak(config: string): boolean {
+  return /^CONFIG_DEBUG_KMEMLEAK=y$/m.test(config);
 }
 
 async function runMake(

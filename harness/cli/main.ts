@@ -13,6 +13,7 @@ import { renderTable } from '../report/table.ts';
 import { runHarness } from '../run.ts';
 import { scenarioByName, scenarios } from '../../scenarios/index.ts';
 import { renderChecks, runChecks } from './doctor.ts';
+import { profileFragment } from '../build/index.ts';
 import { setup } from './setup.ts';
 import { addNightlyCommands } from '../nightly/commands.ts';
 import { addBisectCommands } from '../bisect/commands.ts';
@@ -47,6 +48,7 @@ program
   .option('--ref <rev>', 'commit of --src to test', 'HEAD')
   .option('--patch <file>', 'patch to apply (mbox or diff; repeatable, in order)', collect, [])
   .option('--kconfig <file>', 'extra kconfig fragment (repeatable)', collect, [])
+  .option('--profile <name>', 'kconfig profile from kconfigs/profiles: lockdep (default), leakcheck (kmemleak), kasan', 'lockdep')
   .option('--iommu <list>', 'machines: intel, virtio, none (no IOMMU: vfio no-iommu mode), comma-separated', parseIommus, [...iommuModels])
   .option('--scenario <name>', 'scenario to run (repeatable; default: all)', collect, [])
   .option('--cycles <n>', 'repeat each scenario n times in its boot', parsePositive, 1)
@@ -64,7 +66,7 @@ program
       src: options.src,
       ref: options.ref,
       patches: options.patch,
-      kconfigs: options.kconfig,
+      kconfigs: [await profileFragment(options.profile), ...options.kconfig],
       iommus: options.iommu,
       scenarios: selected.length ? selected : scenarios,
       accel: options.accel,

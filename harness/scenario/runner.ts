@@ -36,6 +36,26 @@ export interface RunnerOptions {
   releaseGraceMs?: number;
   /** Each scenario runs this many times in its boot, for bugs that need repetition. */
   cycles?: number;
+  /** The kernel has kmemleak: scan after the scenarios and report what it finds. */
+  kmemleak?: boolean;
+}
+
+/** The pseudo-scenario kmemleak's findings are reported under: they cannot be placed in a step. */
+export const kmemleakScenario = 'kmemleak';
+
+/**
+ * kmemleak reports only objects older than its minimum age (5 s) that two
+ * scans in a row found unreferenced, so it waits, then scans twice.
+ */
+async function scanKmemleak(machine: Machine): Promise<string> {
+  await new Promise((resolve) => setTimeout(resolve, 6000));
+  const control = '/sys/kernel/debug/kmemleak';
+  for (let scan = 0; scan < 2; scan++) {
+    const result = await machine.shell.run(['sh', '-c', 'echo scan > "$1"', 'sh', control], 120_000);
+    if (result.exitCode !== 0) throw new HarnessError('guest', `kmemleak scan failed: ${result.stderr.trim()}`, { logPath: machine.consoleLog });
+  }
+  const dump = await machine.shell.run(['cat', control], 60_000);
+  return dump.stdout;
 }
 
 export interface BootOutcome {
@@ -112,6 +132,14 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       const result = await machine.shell.run(['dmesg'], 30_000).catch(() => undefined);
       if (result?.exitCode === 0) {
         dmesg = result.stdout;
+        if (options.kmemleak) {
+          options.progress.step(`${plan.id}: kmemleak scan`);
+          const leaks = await scanKmemleak(machine);
+          await writeFile(path.join(runDir, 'kmemleak.txt'), leaks);
+          // The dump has no timestamps; a step mark places its reports.
+          dmesg += `iommu-harness: step ${kmemleakScenario}/scan\n${leaks}`;
+          outcomes.push({ scenario: kmemleakScenario, goneDevices: [], devices: [] });
+        }
         dmesgPath = path.join(runDir, 'dmesg.txt');
         await writeFile(dmesgPath, dmesg);
       }

@@ -1,0 +1,101 @@
+// Captures the oracle's real-log fixtures: boots fault-injected kernels (and
+// two destructive scenarios: a hung task and a panic) through the harness and
+// keeps the console from the scenario's first step mark on, with the findings
+// the harness made as the expected headers. Review each file before committing.
+//   tsx scripts/capture-fixtures.ts [NAME...]
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { profileFragment } from '../harness/build/index.ts';
+import { createProgress } from '../harness/log.ts';
+import { installReaper } from '../harness/machine/reaper.ts';
+import { eduDevice, rootPort } from '../harness/machine/topology.ts';
+import { parseKernelLog } from '../harness/oracle/index.ts';
+import { runHarness } from '../harness/run.ts';
+import type { Scenario } from '../harness/scenario/scenario.ts';
+import { scenarioByName } from '../scenarios/index.ts';
+
+installReaper();
+const fixtures = new URL('../test/fixtures/oracle/reports/', import.meta.url);
+const patch = (name: string) => fileURLToPath(new URL(`../test/fixtures/patches/${name}`, import.meta.url));
+const scenario = (name: string) => scenarioByName(name)!;
+
+/** Holds a VFIO device across an unplug for longer than the hung-task timeout (30 s in debug.config). */
+const hungUnplug: Scenario = {
+  name: 'hung-unplug',
+  proves: 'a removal blocked by an open VFIO fd for over 30 s is reported as a hung task',
+  iommus: ['intel'],
+  topology: { devices: [rootPort('rp-hung', 1), eduDevice('edu-hung', 'rp-hung')] },
+  async run(guest) {
+    await guest.mark('open');
+    const bdf = await guest.bdfOf('edu-hung');
+    await guest.bind(bdf, 'vfio-pci');
+    const hold = await guest.vfioHold(bdf, 75_000);
+    await guest.mark('unplug');
+    await guest.unplug('edu-hung', 150_000);
+    await hold.done;
+    await guest.deviceGone(bdf);
+  },
+};
+
+/** Crashes the kernel on purpose: panic=-1 and -no-reboot must end QEMU and the run must say why. */
+const sysrqPanic: Scenario = {
+  name: 'sysrq-panic',
+  proves: 'a kernel panic ends the machine and is reported',
+  iommus: ['intel'],
+  topology: { devices: [] },
+  async run(guest) {
+    await guest.mark('crash');
+    await guest.write('/proc/sysrq-trigger', 'c');
+  },
+};
+
+interface Case {
+  name: string;
+  about: string;
+  patches: string[];
+  scenario: Scenario;
+  profile?: string;
+}
+
+const cases: Case[] = [
+  { name: 'real-warning-default-domain', about: 'fault-default-domain-warn.diff, vfio-bind-unbind', patches: [patch('fault-default-domain-warn.diff')], scenario: scenario('vfio-bind-unbind') },
+  { name: 'real-lockdep-remove-inversion', about: 'fault-remove-lock-inversion.patch, remove-rescan', patches: [patch('fault-remove-lock-inversion.patch')], scenario: scenario('remove-rescan') },
+  { name: 'real-refcount-vfio-double-put', about: 'fault-vfio-double-put.patch, vfio-bind-unbind', patches: [patch('fault-vfio-double-put.patch')], scenario: scenario('vfio-bind-unbind') },
+  { name: 'real-group-leak', about: 'fault-group-ref-leak.patch, vfio-bind-unbind', patches: [patch('fault-group-ref-leak.patch')], scenario: scenario('vfio-bind-unbind') },
+  { name: 'real-kmemleak-device-name', about: 'fault-group-device-name-leak.diff, vfio-bind-unbind, leakcheck profile', patches: [patch('fault-group-device-name-leak.diff')], scenario: scenario('vfio-bind-unbind'), profile: 'leakcheck' },
+  { name: 'real-hang-unplug-while-open', about: 'an unplug blocked 75 s by an open VFIO fd', patches: [], scenario: hungUnplug },
+  { name: 'real-panic-sysrq', about: 'echo c > /proc/sysrq-trigger', patches: [], scenario: sysrqPanic },
+];
+
+const wanted = process.argv.slice(2);
+const progress = createProgress(process.stderr);
+for (const fixture of cases.filter((candidate) => wanted.length === 0 || wanted.includes(candidate.name))) {
+  progress.step(`capturing ${fixture.name}`);
+  const result = await runHarness({
+    patches: fixture.patches,
+    kconfigs: fixture.profile ? [await profileFragment(fixture.profile)] : [],
+    iommus: ['intel'],
+    scenarios: [fixture.scenario],
+    progress,
+  });
+  const run = result.runs.find((candidate) => candidate.scenario === fixture.scenario.name)!;
+  const source = run.logs.dmesg && fixture.profile === 'leakcheck' ? run.logs.dmesg : run.logs.console;
+  const text = await readFile(source, 'utf8');
+  const lines = text.split('\n');
+  const first = lines.findIndex((line) => line.includes(`iommu-harness: step ${fixture.scenario.name}/`));
+  const log = lines.slice(Math.max(0, first)).join('\n');
+  const parsed = parseKernelLog(log);
+  const [report] = parsed.reports;
+  const headers = [
+    ...(report ? [`TITLE: ${report.title}`, `KIND: ${report.kind}`] : []),
+    ...(report?.location ? [`LOCATION: ${report.location}`] : []),
+    ...(report?.guiltyFrame ? [`FRAME: ${report.guiltyFrame}`] : []),
+    ...(report?.step ? [`STEP: ${report.step}`] : []),
+    `REPORTS: ${parsed.reports.length}`,
+    `LEAKS: ${run.leaks.length}`,
+    `# Captured by scripts/capture-fixtures.ts from a real ${result.kernel.release} boot under QEMU (intel-iommu, ${run.accel}):`,
+    `# ${fixture.about}. Verdict ${run.verdict}${run.error ? `; ${run.error}` : ''}.`,
+  ];
+  await writeFile(new URL(`${fixture.name}.log`, fixtures), `${headers.join('\n')}\n\n${log}`);
+  progress.step(`${fixture.name}: ${report?.title ?? 'no report'}, ${run.leaks.length} leak(s)`);
+}
