@@ -18,7 +18,7 @@ export interface CacheLayout {
   sources: string;
   /** Long-lived git worktrees where patches are applied; one per source repository. */
   worktrees: string;
-  /** Out-of-tree build directories; one per worktree, reused so rebuilds are incremental. */
+  /** Out-of-tree build directories; one per worktree and config, reused so rebuilds are incremental. */
   builds: string;
   /** Finished kernels (bzImage, vmlinux, .config, uapi headers, build log), keyed by content. */
   kernels: string;

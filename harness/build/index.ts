@@ -97,7 +97,10 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     const raced = await cachedKernel(layout, key);
     if (raced) return { artifacts: raced, source, buildSeconds: 0 };
     const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress });
-    const buildDir = path.join(layout.builds, path.basename(worktree));
+    // One build directory per worktree and config: patch variants of one
+    // config rebuild incrementally, and switching profiles (kmemleak, KASAN)
+    // does not throw away the other profiles' objects.
+    const buildDir = path.join(layout.builds, `${path.basename(worktree)}-${contentKey(renderConfig(requested)).slice(0, 8)}`);
     const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress });
     progress.step(`built ${outcome.artifacts.release} in ${outcome.seconds.toFixed(0)} s`);
     return { artifacts: outcome.artifacts, source, buildSeconds: outcome.seconds };
