@@ -4,27 +4,13 @@
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { execa } from 'execa';
-import { silentProgress, createProgress } from '../../harness/log.ts';
 import { runHarness } from '../../harness/run.ts';
-import type { HarnessResult, ScenarioRun } from '../../harness/report/result.ts';
+import { assertOneGroupLeak, cli, only, patch, progress, summary } from './helpers.ts';
 import { scenarioByName, scenarios } from '../../scenarios/index.ts';
 
-const patch = (name: string) => fileURLToPath(new URL(`../fixtures/patches/${name}`, import.meta.url));
-const cli = fileURLToPath(new URL('../../bin/iommu-harness.js', import.meta.url));
-const progress = process.env.CI ? createProgress(process.stderr) : silentProgress;
 const vfioBindUnbind = scenarioByName('vfio-bind-unbind')!;
 
-function summary(result: HarnessResult): string {
-  return result.runs
-    .map((run) => `${run.iommu}/${run.scenario}: ${run.verdict} groups=${run.groups.length} leaks=${run.leaks.length} reports=${run.reports.map((r) => r.title).join('; ')}${run.error ? ` error=${run.error}` : ''}`)
-    .join('\n');
-}
 
-function only(result: HarnessResult, iommu: string, scenario: string): ScenarioRun {
-  const run = result.runs.find((candidate) => candidate.iommu === iommu && candidate.scenario === scenario);
-  if (!run) throw new Error(`no run ${iommu}/${scenario} in\n${summary(result)}`);
-  return run;
-}
 
 test.serial('the unpatched default kernel passes every scenario on both vIOMMUs (and no-iommu mode)', async (t) => {
   t.timeout(45 * 60_000);
@@ -58,14 +44,8 @@ test.serial('a dropped group reference on device removal is reported as a leak o
   t.log(`incremental build ${result.timings.buildSeconds.toFixed(0)} s`);
   t.is(result.verdict, 'fail');
   const run = only(result, 'intel', 'vfio-bind-unbind');
-  t.is(run.leaks.length, 1);
-  const [leak] = run.leaks;
   // The leaked group is the one the removed edu device was in (checked against sysfs by the verdict).
-  const group = run.groups.find((candidate) => candidate.id === leak!.group && !candidate.released);
-  t.truthy(group, 'the leaked group is listed, unreleased');
-  t.deepEqual(leak!.devices, group!.devices);
-  t.is(leak!.step, 'vfio-bind-unbind/remove');
-  t.is(run.error, undefined);
+  assertOneGroupLeak(t, run, 'vfio-bind-unbind/remove');
 });
 
 test.serial('a default domain left to iommu_group_release() is reported as a WARNING there', async (t) => {

@@ -1,0 +1,35 @@
+// Shared by the integration tests: reading a HarnessResult the way a failing
+// assertion needs it.
+import type { ExecutionContext } from 'ava';
+import { fileURLToPath } from 'node:url';
+import { createProgress, silentProgress } from '../../harness/log.ts';
+import type { HarnessResult, ScenarioRun } from '../../harness/report/result.ts';
+
+export const patch = (name: string) => fileURLToPath(new URL(`../fixtures/patches/${name}`, import.meta.url));
+export const cli = fileURLToPath(new URL('../../bin/iommu-harness.js', import.meta.url));
+/** Progress lines in CI logs, silence at a developer's terminal. */
+export const progress = process.env.CI ? createProgress(process.stderr) : silentProgress;
+
+/** One line per run: what a failed assertion should show. */
+export function summary(result: HarnessResult): string {
+  return result.runs
+    .map((run) => `${run.iommu}/${run.scenario}: ${run.verdict} groups=${run.groups.length} leaks=${run.leaks.length} reports=${run.reports.map((r) => `${r.kind}: ${r.title}`).join('; ')}${run.error ? ` error=${run.error}` : ''}`)
+    .join('\n');
+}
+
+export function only(result: HarnessResult, iommu: string, scenario: string): ScenarioRun {
+  const run = result.runs.find((candidate) => candidate.iommu === iommu && candidate.scenario === scenario);
+  if (!run) throw new Error(`no run ${iommu}/${scenario} in\n${summary(result)}`);
+  return run;
+}
+
+/** Exactly one leak, of a group that is listed unreleased with the same devices, in `step`. */
+export function assertOneGroupLeak(t: ExecutionContext, run: ScenarioRun, step: string): void {
+  t.is(run.leaks.length, 1);
+  const [leak] = run.leaks;
+  const group = run.groups.find((candidate) => candidate.id === leak!.group && !candidate.released);
+  t.truthy(group, 'the leaked group is listed, unreleased');
+  t.deepEqual(leak!.devices, group!.devices);
+  t.is(leak!.step, step);
+  t.is(run.error, undefined);
+}
