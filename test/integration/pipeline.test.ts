@@ -74,6 +74,14 @@ test.serial('a patch that does not apply stops the run with exit code 2, naming 
   t.regex(result.stderr, /patch error: patch does-not-apply\.diff does not apply to drivers\/iommu\/iommu\.c/);
 });
 
+test.serial('a patch that breaks the build stops the run with exit code 3, the first compiler errors and the build log', async (t) => {
+  t.timeout(20 * 60_000);
+  const result = await execa('node', [cli, 'run', '--patch', patch('build-error.diff'), '--iommu', 'intel'], { reject: false });
+  t.is(result.exitCode, 3, result.stderr);
+  t.regex(result.stderr, /build error: make .*bzImage failed: .*drivers\/iommu\/iommu\.c:1:.*error/);
+  t.regex(result.stderr, /log: \S+\/build\.log/);
+});
+
 test.serial('a config option olddefconfig drops stops the run with exit code 2, naming it', async (t) => {
   t.timeout(10 * 60_000);
   const fragment = fileURLToPath(new URL('../fixtures/kconfig/unknown-option.config', import.meta.url));
