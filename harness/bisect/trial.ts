@@ -38,13 +38,20 @@ export async function tryCommit(request: TrialRequest, commit: string, runs: num
   const started = Date.now();
   const seconds = () => (Date.now() - started) / 1000;
   let prepared;
-  try {
-    prepared = await prepareKernel({ ...kernelRequest(request), ref: commit }, request.progress, request.layout);
-  } catch (error) {
-    if (!(error instanceof HarnessError) || !commitFailures.has(error.kind)) throw error;
-    request.progress.warn(`${commit.slice(0, 12)}: ${error.message}`);
-    const judgement: StepJudgement = { verdict: 'skip', reason: `${error.kind} error: ${error.message}`, findings: [], otherFailures: [] };
-    return { commit, judgement, results: [], buildSeconds: seconds(), seconds: seconds(), buildError: error };
+  for (let attempt = 1; !prepared; attempt++) {
+    try {
+      prepared = await prepareKernel({ ...kernelRequest(request), ref: commit }, request.progress, request.layout);
+    } catch (error) {
+      if (!(error instanceof HarnessError) || !commitFailures.has(error.kind)) throw error;
+      request.progress.warn(`${commit.slice(0, 12)}: ${error.message}`);
+      // A failure that names no source line may be the build directory's, not the commit's: once more.
+      if (attempt === 1 && error.kind === 'build' && !isCodeError(error.excerpt)) {
+        request.progress.warn(`${commit.slice(0, 12)}: the build failed without a compiler error; building once more`);
+        continue;
+      }
+      const judgement: StepJudgement = { verdict: 'skip', reason: `${error.kind} error: ${error.message}`, findings: [], otherFailures: [] };
+      return { commit, judgement, results: [], buildSeconds: seconds(), seconds: seconds(), buildError: error };
+    }
   }
   const results: HarnessResult[] = [];
   for (let attempt = 0; attempt < runs; attempt++) {
@@ -62,6 +69,11 @@ export async function tryCommit(request: TrialRequest, commit: string, runs: num
     seconds: seconds(),
     kernelKey: prepared.kernel.artifacts.key,
   };
+}
+
+/** Whether a failed build's first lines blame the code: a compiler or linker error at a source file. */
+export function isCodeError(excerpt: readonly string[]): boolean {
+  return excerpt.some((line) => /\.(c|h|S|lds|rs):\d+(:\d+)?: (fatal )?error:|undefined reference to|multiple definition of/.test(line));
 }
 
 function kernelRequest(request: TrialRequest) {

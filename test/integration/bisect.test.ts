@@ -55,12 +55,8 @@ const leak: Edit = (text) =>
   );
 
 // A WARNING on every first DMA mapping: unrelated to groups, hit at boot or in the scenario.
-const unrelatedWarn: Edit = (text) =>
-  replaceOnce(
-    text,
-    '\tmight_sleep_if(gfpflags_allow_blocking(gfp));\n\n\t/* Discourage passing strange GFP flags */',
-    '\tmight_sleep_if(gfpflags_allow_blocking(gfp));\n\tWARN_ON_ONCE(1); /* iommu-harness bisect test: unrelated warning */\n\n\t/* Discourage passing strange GFP flags */',
-  );
+const iommuMapStart = 'phys_addr_t paddr, size_t size, int prot, gfp_t gfp)\n{\n\tconst struct iommu_domain_ops *ops = domain->ops;\n\tint ret;\n\n\tmight_sleep_if(gfpflags_allow_blocking(gfp));\n';
+const unrelatedWarn: Edit = (text) => replaceOnce(text, iommuMapStart, `${iommuMapStart}\tWARN_ON_ONCE(1); /* iommu-harness bisect test: unrelated warning */\n`);
 
 const brokenLine = 'int iommu_harness_bisect_test_broken(void) { return }\n';
 const breakBuild: Edit = (text) => replaceOnce(text, 'static int __init iommu_subsys_init(void)\n', `${brokenLine}static int __init iommu_subsys_init(void)\n`);
