@@ -67,6 +67,23 @@ test.serial('a default domain left to iommu_group_release() is reported as a WAR
   t.is(warning!.step, 'vfio-bind-unbind/remove');
 });
 
+test.serial('--cycles repeats scenarios in one boot, each cycle accounted on its own', async (t) => {
+  t.timeout(30 * 60_000);
+  const result = await runHarness({
+    patches: [],
+    kconfigs: [],
+    iommus: ['intel'],
+    scenarios: [scenarioByName('pci-hotplug')!, scenarioByName('remove-rescan')!],
+    cycles: 3,
+    progress,
+  });
+  t.log(summary(result));
+  t.is(result.verdict, 'pass', summary(result));
+  // Three hot-plugged devices, three groups created and released.
+  t.is(only(result, 'intel', 'pci-hotplug').groups.filter((group) => group.released).length, 3);
+  t.is(Object.keys(result.timings.bootSeconds).length, 1, 'one boot for all cycles');
+});
+
 test.serial('a patch that does not apply stops the run with exit code 2, naming the patch and the file', async (t) => {
   t.timeout(10 * 60_000);
   const result = await execa('node', [cli, 'run', '--patch', patch('does-not-apply.diff'), '--iommu', 'intel'], { reject: false });
