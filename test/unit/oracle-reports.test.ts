@@ -2,7 +2,7 @@
 // (TITLE, KIND, LOCATION, FRAME, STEP, REPORTS, LOCKDEP-OFF). A new case is a new file.
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
-import { parseKernelLog } from '../../harness/oracle/index.ts';
+import { accountGroups, parseKernelLog } from '../../harness/oracle/index.ts';
 import { parseHeaderLog } from '../fixtures/oracle/header-log.ts';
 
 const dir = new URL('../fixtures/oracle/reports/', import.meta.url);
@@ -15,6 +15,8 @@ for (const name of readdirSync(dir).filter((f) => f.endsWith('.log'))) {
     const first = parsed.reports[0];
     const count = one('REPORTS');
     if (count !== undefined) t.is(parsed.reports.length, Number(count), 'number of reports');
+    const leaks = one('LEAKS');
+    if (leaks !== undefined) t.is(accountGroups(parsed.groupEvents).leaks.length, Number(leaks), 'number of leaked groups');
     const title = one('TITLE');
     if (title === undefined) {
       t.is(first, undefined);
