@@ -16,6 +16,7 @@ import type { IommuModel } from './machine/topology.ts';
 import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/index.ts';
 import { overallVerdict, type HarnessResult, type ScenarioRun } from './report/result.ts';
 import { planBoots, runBoot } from './scenario/runner.ts';
+import { symbolizeRuns } from './report/symbolize.ts';
 import type { Scenario } from './scenario/scenario.ts';
 
 export const defaultKnownIssues = fileURLToPath(new URL('../scenarios/known-issues.txt', import.meta.url));
@@ -94,6 +95,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
     }),
   );
   const runs: ScenarioRun[] = outcomes.flatMap((outcome) => outcome.runs);
+  await symbolizeRuns(runs, prepared.kernel.artifacts.vmlinux);
   const bootSeconds: HarnessResult['timings']['bootSeconds'] = {};
   plans.forEach((plan, index) => {
     const seconds = outcomes[index]?.bootSeconds;

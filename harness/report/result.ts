@@ -17,6 +17,8 @@ export interface ResultReport {
   guiltyFrame?: string;
   /** Present when the known-issues file lists it: shown, but not failing the run. */
   known?: string;
+  /** The stack, symbolized to file:line when the kernel was built with line tables. */
+  frames?: { function: string; location?: string }[];
 }
 
 export interface ResultGroup {

@@ -36,7 +36,10 @@ function evidence(run: ScenarioRun): string[] {
   }
   for (const report of run.reports) {
     lines.push(`${where}: ${report.known ? 'known' : report.kind.toUpperCase()}: ${report.title}${report.step ? ` [${report.step}]` : ''}${report.known ? ` (${report.known})` : ''}`);
-    if (!report.known) lines.push(...report.text.split('\n').slice(0, 6).map((text) => `    ${text}`));
+    if (report.known) continue;
+    const located = report.frames?.filter((frame) => frame.location) ?? [];
+    if (located.length) lines.push(...located.slice(0, 6).map((frame) => `    at ${frame.function} (${frame.location})`));
+    else lines.push(...report.text.split('\n').slice(0, 6).map((text) => `    ${text}`));
   }
   for (const check of run.failedChecks) lines.push(`${where}: CHECK FAILED: ${check}`);
   for (const note of run.notes) lines.push(`${where}: note: ${note}`);

@@ -1,0 +1,103 @@
+// Stack frames to source lines. A report's frames are `func+0xOFF/0xLEN`; with
+// the build's vmlinux at hand (and DWARF in it, as the debuginfo profile
+// builds) each becomes file:line through nm and addr2line, run once per
+// report batch. Parsing is pure; the two tool calls are the only I/O.
+import { execa } from 'execa';
+import type { ResultReport, ScenarioRun } from './result.ts';
+
+export interface FrameRef {
+  function: string;
+  offset: number;
+}
+
+export interface SymbolizedFrame {
+  function: string;
+  /** `path/file.c:LINE`, relative to the kernel tree. */
+  location?: string;
+}
+
+const framePattern = /(?:^|\s|RIP: [0-9a-f]{4}:)(?:\?\s+)?([A-Za-z_][\w.]*)\+0x([0-9a-f]+)\/0x[0-9a-f]+/;
+
+/** The frames a report prints, in order, each once; `?` (unreliable) frames left out. */
+export function framesOf(text: string): FrameRef[] {
+  const frames: FrameRef[] = [];
+  const seen = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (/^\s*\?\s/.test(line)) continue;
+    const match = framePattern.exec(line);
+    if (!match?.[1] || !match[2]) continue;
+    const key = `${match[1]}+${match[2]}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    frames.push({ function: match[1], offset: Number.parseInt(match[2], 16) });
+  }
+  return frames;
+}
+
+/** Function start addresses from `nm` output (text symbols only; the first of duplicates). */
+export function parseNm(output: string): Map<string, bigint> {
+  const symbols = new Map<string, bigint>();
+  for (const line of output.split('\n')) {
+    const match = /^([0-9a-f]+) [tTwW] (\S+)$/.exec(line);
+    if (match?.[1] && match[2] && !symbols.has(match[2])) symbols.set(match[2], BigInt(`0x${match[1]}`));
+  }
+  return symbols;
+}
+
+/**
+ * `addr2line -a -f` prints, per address, the address line then function/location
+ * pairs (several when inlined; the last pair is the outermost). The innermost
+ * location is what the frame points at.
+ */
+export function parseAddr2line(output: string): Map<bigint, string> {
+  const locations = new Map<bigint, string>();
+  const lines = output.split('\n');
+  let address: bigint | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    if (/^0x[0-9a-f]+$/.test(line)) {
+      address = BigInt(line);
+      continue;
+    }
+    const location = lines[i + 1];
+    if (address !== undefined && location !== undefined && !locations.has(address)) {
+      const clean = location.replace(/ \(discriminator \d+\)$/, '');
+      // Builds run in the harness's worktree; paths are reported relative to the tree.
+      if (!clean.startsWith('??')) locations.set(address, clean.replace(/^.*\/worktrees\/wt-[0-9a-f]+\//, ''));
+      i++;
+    }
+  }
+  return locations;
+}
+
+/** Whether vmlinux carries line tables: without them addr2line can only say `??`. */
+export async function hasLineInfo(vmlinux: string): Promise<boolean> {
+  const result = await execa('readelf', ['-S', '--wide', vmlinux], { reject: false, timeout: 60_000 });
+  return result.exitCode === 0 && result.stdout.includes('.debug_line');
+}
+
+/** Adds `frames` with file:line to every report of the runs. */
+export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string): Promise<void> {
+  const reports: ResultReport[] = runs.flatMap((run) => run.reports);
+  if (reports.length === 0 || !(await hasLineInfo(vmlinux))) return;
+  const symbols = parseNm((await execa('nm', [vmlinux], { timeout: 120_000 })).stdout);
+  const perReport = reports.map((report) => framesOf(report.text));
+  const addresses = new Set<bigint>();
+  for (const frames of perReport) {
+    for (const frame of frames) {
+      const start = symbols.get(frame.function);
+      // The return address points after the call: step back one byte into it.
+      if (start !== undefined) addresses.add(start + BigInt(Math.max(0, frame.offset - 1)));
+    }
+  }
+  const hex = [...addresses].map((address) => `0x${address.toString(16)}`);
+  const output = hex.length ? (await execa('addr2line', ['-e', vmlinux, '-a', '-f', '-i', ...hex], { timeout: 120_000 })).stdout : '';
+  const locations = parseAddr2line(output);
+  reports.forEach((report, index) => {
+    report.frames = (perReport[index] ?? []).map((frame) => {
+      const start = symbols.get(frame.function);
+      const location = start === undefined ? undefined : locations.get(start + BigInt(Math.max(0, frame.offset - 1)));
+      return { function: frame.function, ...(location ? { location } : {}) };
+    });
+  });
+}
