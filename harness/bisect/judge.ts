@@ -47,7 +47,8 @@ export function judgeStep(results: readonly HarnessResult[], signature: Signatur
 }
 
 function judgeAnyFailure(results: readonly HarnessResult[]): StepJudgement {
-  const findings = results.flatMap(failingFindings);
+  // Leaks first, as signatureOf picks them: the bad end's line names what the bisect will follow.
+  const findings = results.flatMap(failingFindings).sort((a, b) => Number(Boolean(b.leak)) - Number(Boolean(a.leak)));
   if (findings.length > 0) return { verdict: 'bad', reason: describeFinding(findings[0]!), findings, otherFailures: [] };
   const errored = results.flatMap((result) => result.runs).find((run) => run.error);
   if (errored || results.some((result) => result.verdict === 'error')) {

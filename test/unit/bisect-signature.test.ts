@@ -135,6 +135,8 @@ test('judge: a lockdep signature cannot be seen once lockdep switched itself off
 test('judge without a signature: any failure is bad, errors skip, all passing is good', (t) => {
   t.is(judgeStep([result(boot({ verdict: 'fail', reports: [warning('WARNING in iommu_map')] }), run())], undefined).verdict, 'bad');
   t.is(judgeStep([result(boot(), run())], undefined).verdict, 'good');
+  const warnedAndLeaked = judgeStep([result(boot({ verdict: 'fail', reports: [warning('WARNING in iommu_map')] }), leaking())], undefined);
+  t.regex(warnedAndLeaked.reason, /LEAK/, 'the leak leads, as it does in signatureOf');
   const checkFailed = judgeStep([result(boot(), run({ verdict: 'fail' }))], undefined);
   t.is(checkFailed.verdict, 'bad', 'a run failing for another reason (a scenario check) is a failure');
   t.regex(checkFailed.reason, /intel\/vfio-bind-unbind: FAIL/);
