@@ -9,6 +9,7 @@ import { installReaper } from '../machine/reaper.ts';
 import { iommuModels, type IommuModel } from '../machine/topology.ts';
 import { parseKernelLog, accountGroups } from '../oracle/index.ts';
 import { exitCodeOf } from '../report/exit-code.ts';
+import { toResultReport } from '../report/verdict.ts';
 import { renderTable } from '../report/table.ts';
 import { runHarness } from '../run.ts';
 import { scenarioByName, scenarios } from '../../scenarios/index.ts';
@@ -91,15 +92,24 @@ program
         throw new HarnessError('usage', `cannot read ${file}`);
       });
       const parsed = parseKernelLog(text);
-      results.push({ file, reports: parsed.reports, groups: accountGroups(parsed.groupEvents), lockdepOff: parsed.lockdepOff });
+      const accounting = accountGroups(parsed.groupEvents);
+      // The same report objects as `run --json` writes.
+      results.push({
+        file,
+        reports: parsed.reports.map(toResultReport),
+        groups: accounting.groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released })),
+        leaks: accounting.leaks,
+        anomalies: accounting.anomalies,
+        ...(parsed.lockdepOff ? { lockdepOff: parsed.lockdepOff } : {}),
+      });
     }
     if (options.json) {
       process.stdout.write(`${JSON.stringify(results.length === 1 ? results[0] : results, null, 2)}\n`);
     } else {
       for (const result of results) {
-        process.stdout.write(`${result.file}: ${result.reports.length} report(s), ${result.groups.groups.length} group(s), ${result.groups.leaks.length} leak(s)\n`);
+        process.stdout.write(`${result.file}: ${result.reports.length} report(s), ${result.groups.length} group(s), ${result.leaks.length} leak(s)\n`);
         for (const report of result.reports) process.stdout.write(`  ${report.kind}: ${report.title}${report.corrupted ? ' (corrupted)' : ''}\n`);
-        for (const leak of result.groups.leaks) process.stdout.write(`  leak: group ${leak.group} (${leak.devices.join(', ')})\n`);
+        for (const leak of result.leaks) process.stdout.write(`  leak: group ${leak.group} (${leak.devices.join(', ')})\n`);
       }
     }
     process.exitCode = results.some((result) => result.reports.length > 0) ? ExitCode.findings : ExitCode.clean;

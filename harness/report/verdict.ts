@@ -132,7 +132,7 @@ function groupsTouching(groups: GroupRecord[], devices: string[], span: { start:
   );
 }
 
-function toResultReport(report: KernelReport): ResultReport {
+export function toResultReport(report: KernelReport): ResultReport {
   return {
     kind: report.kind,
     title: report.title,
