@@ -1,7 +1,7 @@
 // Stack frames to source lines. A report's frames are `func+0xOFF/0xLEN`; with
-// the build's vmlinux at hand (and DWARF in it, as the debuginfo profile
-// builds) each becomes file:line through nm and addr2line, run once per
-// report batch. Parsing is pure; the two tool calls are the only I/O.
+// the build's vmlinux at hand (kconfigs/debug.config keeps DWARF line tables
+// in it) each becomes file:line through nm and addr2line, run once per run.
+// Parsing is pure; the two tool calls are the only I/O.
 import { execa } from 'execa';
 import type { ResultReport, ScenarioRun } from './result.ts';
 
@@ -23,7 +23,9 @@ export function framesOf(text: string): FrameRef[] {
   const frames: FrameRef[] = [];
   const seen = new Set<string>();
   for (const line of text.split('\n')) {
-    if (/^\s*\?\s/.test(line)) continue;
+    // `?` entries are unreliable; lockdep's irq-event stamps name where irqs
+    // were last switched, not frames of this stack.
+    if (/^\s*\?\s/.test(line) || /irqs last\s+(en|dis)abled at/.test(line)) continue;
     const match = framePattern.exec(line);
     if (!match?.[1] || !match[2]) continue;
     const key = `${match[1]}+${match[2]}`;

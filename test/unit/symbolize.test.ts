@@ -11,6 +11,7 @@ test('frames come from call traces and RIP, each once, unreliable ones skipped',
     ' kobject_put+0xa3/0x190',
     ' __iommu_group_remove_device+0xe5/0x100',
     ' </TASK>',
+    'hardirqs last  enabled at (3591): [<ffffffff8108f9e2>] __up_console_sem+0x4e/0x50',
   ].join('\n');
   t.deepEqual(framesOf(text), [
     { function: 'iommu_group_release', offset: 0x5b },
