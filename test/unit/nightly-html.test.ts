@@ -92,13 +92,17 @@ test('Chromium shows new failures first, the matrix in colour, and links that le
   const child = spawn(
     chromium,
     ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--remote-debugging-pipe', 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] },
+    // Its own process group, so the renderer and zygote children die with it.
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
   );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   let stderr = '';
   child.stderr?.on('data', (chunk) => (stderr += chunk));
   t.teardown(async () => {
-    child.kill('SIGKILL');
-    await rm(profile, { recursive: true, force: true });
+    // Chromium's children keep writing into the profile until they are gone.
+    if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    await exited;
+    await rm(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     await rm(dir, { recursive: true, force: true });
   });
   try {
