@@ -12,6 +12,7 @@ import { bisectKernel } from './bisect.ts';
 import { checkExitCode, checkTree } from './check.ts';
 import { renderBisect, renderCheck, renderStep } from './render.ts';
 import { parseSignature, SignatureSyntaxError } from './signature.ts';
+import { writeHarnessError } from '../cli/report-error.ts';
 
 export interface SharedParsers {
   parseIommus: (value: string) => IommuModel[];
@@ -89,9 +90,7 @@ export function addBisectCommands(program: Command, parsers: SharedParsers): voi
       // Not the commit's fault: tell git bisect to stop rather than blame it.
       const code = checkExitCode(error);
       if (!(error instanceof HarnessError)) throw error;
-      process.stderr.write(`iommu-harness: ${error.kind} error: ${error.message}\n`);
-      for (const line of error.excerpt) process.stderr.write(`  | ${line}\n`);
-      if (error.logPath) process.stderr.write(`  log: ${error.logPath}\n`);
+      writeHarnessError(error);
       process.stderr.write(`iommu-harness: exit ${code}: git bisect run stops here\n`);
       process.exitCode = code;
     }

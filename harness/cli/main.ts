@@ -16,6 +16,7 @@ import { scenarioByName, scenarios } from '../../scenarios/index.ts';
 import { renderChecks, runChecks } from './doctor.ts';
 import { profileFragment } from '../build/index.ts';
 import { setup } from './setup.ts';
+import { writeHarnessError } from './report-error.ts';
 import { addNightlyCommands } from '../nightly/commands.ts';
 import { addBisectCommands } from '../bisect/commands.ts';
 
@@ -148,9 +149,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof HarnessError) {
-    process.stderr.write(`iommu-harness: ${error.kind} error: ${error.message}\n`);
-    for (const line of error.excerpt) process.stderr.write(`  | ${line}\n`);
-    if (error.logPath) process.stderr.write(`  log: ${error.logPath}\n`);
+    writeHarnessError(error);
     process.exitCode = error.exitCode;
   } else {
     throw error;

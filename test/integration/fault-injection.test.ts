@@ -5,7 +5,7 @@
 // boots one machine (about 15 s under TCG).
 import test from 'ava';
 import { runHarness } from '../../harness/run.ts';
-import { assertOneGroupLeak, only, patch, progress, summary } from './helpers.ts';
+import { assertOneGroupLeak, only, patch, progress, runWithPatch, summary } from './helpers.ts';
 import { scenarioByName } from '../../scenarios/index.ts';
 
 const vfioBindUnbind = scenarioByName('vfio-bind-unbind')!;
@@ -15,17 +15,8 @@ const removeRescan = scenarioByName('remove-rescan')!;
 
 test.serial('an iommu_group reference vfio_device_remove_group() never puts is reported as a leak of that device\'s group', async (t) => {
   t.timeout(30 * 60_000);
-  const result = await runHarness({
-    patches: [patch('fault-vfio-group-release-leak.patch')],
-    kconfigs: [],
-    iommus: ['intel'],
-    scenarios: [vfioBindUnbind],
-    progress,
-  });
-  t.log(summary(result));
-  t.log(`incremental build ${result.timings.buildSeconds.toFixed(0)} s`);
+  const { result, run } = await runWithPatch(t, 'fault-vfio-group-release-leak.patch', vfioBindUnbind);
   t.is(result.verdict, 'fail');
-  const run = only(result, 'intel', 'vfio-bind-unbind');
   // A leak and nothing else: the kernel itself says nothing about it.
   t.deepEqual(run.reports, [], summary(result));
   assertOneGroupLeak(t, run, 'vfio-bind-unbind/remove');
@@ -35,16 +26,8 @@ test.serial('an iommu_group reference vfio_device_remove_group() never puts is r
 
 test.serial('a registration put twice on iommufd cdev close is reported as a refcount underflow when the device is unbound', async (t) => {
   t.timeout(30 * 60_000);
-  const result = await runHarness({
-    patches: [patch('fault-vfio-double-put.patch')],
-    kconfigs: [],
-    iommus: ['intel'],
-    scenarios: [vfioBindUnbind],
-    progress,
-  });
-  t.log(summary(result));
+  const { result, run } = await runWithPatch(t, 'fault-vfio-double-put.patch', vfioBindUnbind);
   t.is(result.verdict, 'fail');
-  const run = only(result, 'intel', 'vfio-bind-unbind');
   const refcount = run.reports.find((report) => report.kind === 'refcount');
   t.truthy(refcount, summary(result));
   t.is(refcount!.title, 'WARNING: refcount bug in vfio_unregister_group_dev');
@@ -58,16 +41,8 @@ test.serial('a registration put twice on iommufd cdev close is reported as a ref
 
 test.serial('iommu_probe_device_lock taken under group->mutex on removal is reported by lockdep as a possible deadlock', async (t) => {
   t.timeout(30 * 60_000);
-  const result = await runHarness({
-    patches: [patch('fault-remove-lock-inversion.patch')],
-    kconfigs: [],
-    iommus: ['intel'],
-    scenarios: [removeRescan],
-    progress,
-  });
-  t.log(summary(result));
+  const { result, run } = await runWithPatch(t, 'fault-remove-lock-inversion.patch', removeRescan);
   t.is(result.verdict, 'fail');
-  const run = only(result, 'intel', 'remove-rescan');
   const lockdep = run.reports.find((report) => report.kind === 'lockdep');
   t.truthy(lockdep, summary(result));
   t.is(lockdep!.title, 'possible deadlock in __iommu_group_remove_device');

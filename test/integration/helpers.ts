@@ -4,6 +4,8 @@ import type { ExecutionContext } from 'ava';
 import { fileURLToPath } from 'node:url';
 import { createProgress, silentProgress } from '../../harness/log.ts';
 import type { HarnessResult, ScenarioRun } from '../../harness/report/result.ts';
+import { runHarness } from '../../harness/run.ts';
+import type { Scenario } from '../../harness/scenario/scenario.ts';
 
 export const patch = (name: string) => fileURLToPath(new URL(`../fixtures/patches/${name}`, import.meta.url));
 export const cli = fileURLToPath(new URL('../../bin/iommu-harness.js', import.meta.url));
@@ -32,4 +34,12 @@ export function assertOneGroupLeak(t: ExecutionContext, run: ScenarioRun, step: 
   t.deepEqual(leak!.devices, group!.devices);
   t.is(leak!.step, step);
   t.is(run.error, undefined);
+}
+
+/** The default kernel with one fault-injection patch, one scenario, intel-iommu: the run and its judgement. */
+export async function runWithPatch(t: ExecutionContext, patchName: string, scenario: Scenario): Promise<{ result: HarnessResult; run: ScenarioRun }> {
+  const result = await runHarness({ patches: [patch(patchName)], kconfigs: [], iommus: ['intel'], scenarios: [scenario], progress });
+  t.log(summary(result));
+  t.log(`incremental build ${result.timings.buildSeconds.toFixed(0)} s`);
+  return { result, run: only(result, 'intel', scenario.name) };
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { execa } from 'execa';
 import { runHarness } from '../../harness/run.ts';
-import { assertOneGroupLeak, cli, only, patch, progress, summary } from './helpers.ts';
+import { assertOneGroupLeak, cli, only, patch, progress, runWithPatch, summary } from './helpers.ts';
 import { scenarioByName, scenarios } from '../../scenarios/index.ts';
 
 const vfioBindUnbind = scenarioByName('vfio-bind-unbind')!;
@@ -33,33 +33,16 @@ test.serial('the unpatched default kernel passes every scenario on both vIOMMUs 
 
 test.serial('a dropped group reference on device removal is reported as a leak of that device\'s group', async (t) => {
   t.timeout(30 * 60_000);
-  const result = await runHarness({
-    patches: [patch('fault-group-ref-leak.patch')],
-    kconfigs: [],
-    iommus: ['intel'],
-    scenarios: [vfioBindUnbind],
-    progress,
-  });
-  t.log(summary(result));
-  t.log(`incremental build ${result.timings.buildSeconds.toFixed(0)} s`);
+  const { result, run } = await runWithPatch(t, 'fault-group-ref-leak.patch', vfioBindUnbind);
   t.is(result.verdict, 'fail');
-  const run = only(result, 'intel', 'vfio-bind-unbind');
   // The leaked group is the one the removed edu device was in (checked against sysfs by the verdict).
   assertOneGroupLeak(t, run, 'vfio-bind-unbind/remove');
 });
 
 test.serial('a default domain left to iommu_group_release() is reported as a WARNING there', async (t) => {
   t.timeout(30 * 60_000);
-  const result = await runHarness({
-    patches: [patch('fault-default-domain-warn.diff')],
-    kconfigs: [],
-    iommus: ['intel'],
-    scenarios: [vfioBindUnbind],
-    progress,
-  });
-  t.log(summary(result));
+  const { result, run } = await runWithPatch(t, 'fault-default-domain-warn.diff', vfioBindUnbind);
   t.is(result.verdict, 'fail');
-  const run = only(result, 'intel', 'vfio-bind-unbind');
   const warning = run.reports.find((report) => report.kind === 'warning');
   t.truthy(warning, summary(result));
   t.is(warning!.title, 'WARNING in iommu_group_release');
