@@ -60,6 +60,14 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   all.forEach((outcome, index) => {
     const scenarioReports = reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport);
     const leaks = accounting.leaks.filter((leak) => inScenario(leak.step, outcome.scenario));
+    const anomalies = accounting.anomalies
+      .map((anomaly) => ({ ...anomaly, step: stepAtLine(groupSource, anomaly.line) }))
+      .filter((anomaly) => inScenario(anomaly.step, outcome.scenario));
+    // A group released twice is a refcount bug whatever else the kernel said;
+    // a release of a group the log never showed is only worth a note.
+    const groupChecks = anomalies
+      .filter((anomaly) => anomaly.kind === 'double-release')
+      .map((anomaly) => `${anomaly.step ?? 'boot'}: iommu group ${anomaly.group} released twice`);
     const groups = groupsTouching(accounting.groups, outcome.devices, scenarioSpan(groupSource, outcome.scenario));
     const notes: string[] = [];
     let error = outcome.error;
@@ -74,17 +82,20 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
         error ??= `sysfs put ${device} in iommu group ${id}, but the kernel log never showed it joining: the log is incomplete`;
       }
     }
+    for (const anomaly of anomalies.filter((candidate) => candidate.kind === 'release-of-unknown')) {
+      notes.push(`iommu group ${anomaly.group} was released but the log never showed it made`);
+    }
     if (lockdepOff && index - 1 > lockdepOffOrder) {
       notes.push(`lock checking was off from ${lockdepOff.step ?? 'boot'} (${lockdepOff.title}): later lock bugs cannot be seen`);
     }
     runs.push({
       iommu: evidence.iommu,
       scenario: outcome.scenario,
-      verdict: judge(scenarioReports, leaks.length + (outcome.failedChecks?.length ?? 0), error),
+      verdict: judge(scenarioReports, leaks.length + (outcome.failedChecks?.length ?? 0) + groupChecks.length, error),
       groups: groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released })),
       leaks: leaks.map((leak) => ({ group: leak.group, devices: leak.devices, ...(leak.step ? { step: leak.step } : {}) })),
       reports: scenarioReports,
-      failedChecks: outcome.failedChecks ?? [],
+      failedChecks: [...(outcome.failedChecks ?? []), ...groupChecks],
       ...(error ? { error } : {}),
       notes,
       accel: evidence.accel,
@@ -112,6 +123,10 @@ function chooseGroupSource(console: ParsedLog, dmesg: ParsedLog | undefined): Pa
 function mergeReports(primary: KernelReport[], secondary: KernelReport[]): KernelReport[] {
   const titles = new Set(primary.map((report) => report.title));
   return [...primary, ...secondary.filter((report) => !titles.has(report.title))];
+}
+
+function stepAtLine(log: ParsedLog, line: number): string | undefined {
+  return log.marks.filter((mark) => mark.line < line).at(-1)?.step;
 }
 
 /** Lines from a scenario's first mark to the next scenario's first mark. */

@@ -91,3 +91,15 @@ test('a guest error with no finding is an error; with a finding it is a fail', (
   t.is(judgeBoot(evidence([...boot, ...vfioSteps], { outcomes: [outcome] }))[1]?.verdict, 'error');
   t.is(judgeBoot(evidence([...boot, ...vfioSteps, ...warn], { outcomes: [outcome] }))[1]?.verdict, 'fail');
 });
+
+test('a group released twice fails the scenario it happened in', (t) => {
+  const runs = judgeBoot(evidence([...boot, ...vfioSteps, gone, released, released]));
+  t.is(runs[1]?.verdict, 'fail');
+  t.deepEqual(runs[1]?.failedChecks, ['vfio-bind-unbind/remove: iommu group 3 released twice']);
+});
+
+test('a release of a group the log never showed made is a note, not a failure', (t) => {
+  const runs = judgeBoot(evidence([...boot, ...vfioSteps, gone, released, '[    6.2] iommu: Releasing group 9']));
+  t.is(runs[1]?.verdict, 'pass');
+  t.deepEqual(runs[1]?.notes, ['iommu group 9 was released but the log never showed it made']);
+});
