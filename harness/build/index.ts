@@ -19,11 +19,18 @@ export const standardFragments = ['base.config', 'intel-iommu.config', 'virtio-i
 
 export const profileDir = path.join(kconfigDir, 'profiles');
 
-/** The fragment of a named kconfig profile (lockdep, leakcheck, kasan). */
+/** The named kconfig profiles (lockdep, leakcheck, kasan...), name to fragment file. */
+export async function builtinProfiles(): Promise<Record<string, string>> {
+  const names = (await readdir(profileDir).catch(() => [] as string[])).filter((name) => name.endsWith('.config'));
+  return Object.fromEntries(names.map((name) => [name.replace(/\.config$/, ''), path.join(profileDir, name)]));
+}
+
+/** The fragment of a named kconfig profile. */
 export async function profileFragment(name: string): Promise<string> {
-  const available = (await readdir(profileDir)).filter((file) => file.endsWith('.config')).map((file) => file.slice(0, -'.config'.length));
-  if (!available.includes(name)) throw new HarnessError('usage', `unknown profile "${name}" (known: ${available.join(', ')})`);
-  return path.join(profileDir, `${name}.config`);
+  const profiles = await builtinProfiles();
+  const fragment = profiles[name];
+  if (!fragment) throw new HarnessError('usage', `unknown profile "${name}" (known: ${Object.keys(profiles).join(', ')})`);
+  return fragment;
 }
 
 export interface KernelRequest {

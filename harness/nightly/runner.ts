@@ -3,7 +3,7 @@
 // so --resume can continue, then the outputs and the tarball.
 import { copyFile, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { builtinProfiles } from '../build/index.ts';
 import { cacheLayout, ensureDir } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import { exists } from '../files.ts';
@@ -27,13 +27,6 @@ import {
 import { cellsOf, expandMatrix, selectShard, type MatrixUnit, type Shard } from './matrix.ts';
 import { assembleNight, type Night, type NightBuild, type NightError, type NightRun } from './night.ts';
 import { parsePlan, PlanError, type Plan, type PlanKernel, type PlanProfile } from './plan.ts';
-
-export const profileDir = fileURLToPath(new URL('../../kconfigs/profiles/', import.meta.url));
-
-export async function builtinProfiles(): Promise<Record<string, string>> {
-  const names = (await readdir(profileDir).catch(() => [] as string[])).filter((name) => name.endsWith('.config'));
-  return Object.fromEntries(names.map((name) => [name.replace(/\.config$/, ''), path.join(profileDir, name)]));
-}
 
 export async function loadPlan(file: string): Promise<Plan> {
   const text = await readFile(file, 'utf8').catch(() => {

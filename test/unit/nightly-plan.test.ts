@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { cellsOf, expandMatrix, parseShard, selectShard } from '../../harness/nightly/matrix.ts';
 import { parsePlan, PlanError, type Plan } from '../../harness/nightly/plan.ts';
-import { builtinProfiles } from '../../harness/nightly/runner.ts';
+import { builtinProfiles } from '../../harness/build/index.ts';
 
 const context = {
   baseDir: '/plans',
