@@ -64,12 +64,13 @@ await writeFile(
     '+/* iommu-harness bench ' + Date.now() + ' */',
     ' // SPDX-License-Identifier: GPL-2.0-only',
     ' /*',
-    ' * Copyright (C) 2007-2008 Advanced Micro Devices, Inc.',
+    '  * Copyright (C) 2007-2008 Advanced Micro Devices, Inc.',
     '',
   ].join('\n'),
 );
-const incremental = await obtainKernel(layout, { patches: [patch], kconfigs: [] }, progress);
-await rm(patchDir, { recursive: true, force: true });
+const incremental = await obtainKernel(layout, { patches: [patch], kconfigs: [] }, progress).finally(() =>
+  rm(patchDir, { recursive: true, force: true }),
+);
 // Put the clean kernel's sources back so the next run's rebuild is just as small.
 await obtainKernel(layout, { patches: [], kconfigs: [] }, silentProgress);
 

@@ -7,12 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { execa } from 'execa';
-import { ensureDir, type CacheLayout } from '../cache.ts';
+import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
+import { git } from '../source/git.ts';
 import { HarnessError } from '../errors.ts';
 import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
 import { firstBuildErrors, buildProgressTarget } from './build-log.ts';
-import { applyOptions, droppedOptions, type ConfigMap } from './kconfig.ts';
+import { applyOptions, droppedOptions, renderConfig, type ConfigMap } from './kconfig.ts';
 
 export interface KernelArtifacts {
   /** The content key: same key, same kernel. */
@@ -77,20 +78,30 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
   const started = Date.now();
   const make = (args: string[], timeoutMs: number) => runMake(worktree, buildDir, args, log, progress, timeoutMs);
 
-  progress.step('configuring: tinyconfig + kconfig fragments');
-  await make(['tinyconfig'], 5 * 60_000);
   const configPath = path.join(buildDir, '.config');
-  await writeFile(configPath, applyOptions(await readFile(configPath, 'utf8'), request.requested));
-  await make(['olddefconfig'], 5 * 60_000);
-  const finalConfig = await readFile(configPath, 'utf8');
-  const dropped = droppedOptions(request.requested, finalConfig);
-  if (dropped.length > 0) {
-    const names = dropped.map((d) => `${d.option}=${d.requested} (got ${d.actual})`);
-    throw new HarnessError('config', `${dropped.length} requested config option(s) did not survive olddefconfig: ${names.join(', ')}`, {
-      logPath: configPath,
-      excerpt: names,
-    });
+  // Configuring costs ~20 s of every incremental build. It is skipped when
+  // neither the requested options nor any Kconfig input changed since the
+  // last successful configure of this build directory.
+  const stampPath = path.join(buildDir, '.iommu-harness-config-stamp');
+  const stamp = contentKey(renderConfig(request.requested), await kconfigInputs(worktree));
+  const configured = (await readFile(stampPath, 'utf8').catch(() => '')) === stamp && (await exists(configPath));
+  if (!configured) {
+    await rm(stampPath, { force: true });
+    progress.step('configuring: tinyconfig + kconfig fragments');
+    await make(['tinyconfig'], 5 * 60_000);
+    await writeFile(configPath, applyOptions(await readFile(configPath, 'utf8'), request.requested));
+    await make(['olddefconfig'], 5 * 60_000);
+    const dropped = droppedOptions(request.requested, await readFile(configPath, 'utf8'));
+    if (dropped.length > 0) {
+      const names = dropped.map((d) => `${d.option}=${d.requested} (got ${d.actual})`);
+      throw new HarnessError('config', `${dropped.length} requested config option(s) did not survive olddefconfig: ${names.join(', ')}`, {
+        logPath: configPath,
+        excerpt: names,
+      });
+    }
+    await writeFile(stampPath, stamp);
   }
+  const finalConfig = await readFile(configPath, 'utf8');
 
   const jobs = request.jobs ?? os.availableParallelism();
   progress.step(`building bzImage with ${jobs} job(s); log: ${log}`);
@@ -115,6 +126,12 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
 
 function hasKmemleak(config: string): boolean {
   return /^CONFIG_DEBUG_KMEMLEAK=y$/m.test(config);
+}
+
+/** What tinyconfig and olddefconfig read besides the fragments: every Kconfig file and config snippet, by blob id. */
+async function kconfigInputs(worktree: string): Promise<string> {
+  const listed = await git(worktree, ['ls-files', '-s', '--', ':(glob)**/Kconfig*', ':(glob)**/configs/*.config', 'scripts/kconfig']);
+  return listed.stdout;
 }
 
 async function runMake(
