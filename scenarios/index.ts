@@ -1,4 +1,5 @@
 // The scenario library, in the order they run when they share a boot.
+import { HarnessError } from '../harness/errors.ts';
 import type { Scenario } from '../harness/scenario/scenario.ts';
 import { bridgeGroup } from './bridge-group.ts';
 import { multifunction } from './multifunction.ts';
@@ -24,4 +25,14 @@ export const scenarios: readonly Scenario[] = [
 
 export function scenarioByName(name: string): Scenario | undefined {
   return scenarios.find((scenario) => scenario.name === name);
+}
+
+/** The scenarios named on a command line (all of them when none is), or a usage error naming the unknown one. */
+export function selectScenarios(names: string[]): readonly Scenario[] {
+  const selected = names.map((name) => {
+    const scenario = scenarioByName(name);
+    if (!scenario) throw new HarnessError('usage', `unknown scenario "${name}"; \`iommu-harness scenarios\` lists them`);
+    return scenario;
+  });
+  return selected.length ? selected : scenarios;
 }

@@ -6,8 +6,7 @@ import { ExitCode, HarnessError } from '../errors.ts';
 import { createProgress } from '../log.ts';
 import { iommuModels, type IommuModel } from '../machine/topology.ts';
 import { renderTable } from '../report/table.ts';
-import type { Scenario } from '../scenario/scenario.ts';
-import { scenarioByName, scenarios } from '../../scenarios/index.ts';
+import { selectScenarios } from '../../scenarios/index.ts';
 import { bisectKernel } from './bisect.ts';
 import { checkExitCode, checkTree } from './check.ts';
 import { renderBisect, renderCheck, renderStep } from './render.ts';
@@ -32,15 +31,6 @@ function parseExpect(value: string) {
     if (error instanceof SignatureSyntaxError) throw new InvalidArgumentError(error.message);
     throw error;
   }
-}
-
-function selectScenarios(names: string[]): readonly Scenario[] {
-  const selected = names.map((name) => {
-    const scenario = scenarioByName(name);
-    if (!scenario) throw new HarnessError('usage', `unknown scenario "${name}"; \`iommu-harness scenarios\` lists them`);
-    return scenario;
-  });
-  return selected.length ? selected : scenarios;
 }
 
 /** The options `check` and `bisect` share with `run`. */
@@ -72,14 +62,8 @@ export function addBisectCommands(program: Command, parsers: SharedParsers): voi
         ...(options.src ? { src: options.src } : {}),
         ref: options.ref,
         patches: options.patch,
-        kconfigs: options.kconfig,
-        iommus: options.iommu,
-        scenarios: selectScenarios(options.scenario),
-        accel: options.accel,
-        knownIssuesFile: options.knownIssues,
-        runs: options.runs,
+        ...sharedRequest(options),
         ...(options.expect ? { expect: options.expect } : {}),
-        progress: createProgress(process.stderr, options.quiet),
       });
       const last = outcome.results.at(-1);
       if (last) process.stdout.write(renderTable(last));
@@ -110,17 +94,24 @@ export function addBisectCommands(program: Command, parsers: SharedParsers): voi
       good: options.good,
       bad: options.bad,
       patches: [],
-      kconfigs: options.kconfig,
-      iommus: options.iommu,
-      scenarios: selectScenarios(options.scenario),
-      accel: options.accel,
-      knownIssuesFile: options.knownIssues,
-      runs: options.runs,
-      progress: createProgress(process.stderr, options.quiet),
+      ...sharedRequest(options),
       onStep: (step) => process.stdout.write(renderStep(step)),
     });
     process.stdout.write(renderBisect(result));
     if (options.json) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`);
     process.exitCode = result.culprit ? ExitCode.clean : ExitCode.findings;
   });
+}
+
+/** The options `check` and `bisect` share, as the request both take. */
+function sharedRequest(options: Record<string, unknown>) {
+  return {
+    kconfigs: options.kconfig as string[],
+    iommus: options.iommu as IommuModel[],
+    scenarios: selectScenarios(options.scenario as string[]),
+    accel: options.accel as 'auto' | 'kvm' | 'tcg',
+    knownIssuesFile: options.knownIssues as string | undefined,
+    runs: options.runs as number,
+    progress: createProgress(process.stderr, Boolean(options.quiet)),
+  };
 }

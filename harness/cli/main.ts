@@ -12,7 +12,7 @@ import { exitCodeOf } from '../report/exit-code.ts';
 import { toResultReport } from '../report/verdict.ts';
 import { renderTable } from '../report/table.ts';
 import { runHarness } from '../run.ts';
-import { scenarioByName, scenarios } from '../../scenarios/index.ts';
+import { scenarios, selectScenarios } from '../../scenarios/index.ts';
 import { renderChecks, runChecks } from './doctor.ts';
 import { profileFragment } from '../build/index.ts';
 import { setup } from './setup.ts';
@@ -59,18 +59,13 @@ program
   .option('--json <file>', 'write the result as JSON')
   .option('--quiet', 'print only the table')
   .action(async (options) => {
-    const selected = (options.scenario as string[]).map((name) => {
-      const scenario = scenarioByName(name);
-      if (!scenario) throw new HarnessError('usage', `unknown scenario "${name}"; \`iommu-harness scenarios\` lists them`);
-      return scenario;
-    });
     const result = await runHarness({
       src: options.src,
       ref: options.ref,
       patches: options.patch,
       kconfigs: [await profileFragment(options.profile), ...options.kconfig],
       iommus: options.iommu,
-      scenarios: selected.length ? selected : scenarios,
+      scenarios: selectScenarios(options.scenario),
       accel: options.accel,
       knownIssuesFile: options.knownIssues,
       cycles: options.cycles,
