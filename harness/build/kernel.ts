@@ -9,6 +9,7 @@ import readline from 'node:readline';
 import { execa } from 'execa';
 import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
 import { git } from '../source/git.ts';
+import { register, removeQuietly } from '../machine/reaper.ts';
 import { HarnessError } from '../errors.ts';
 import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
@@ -109,18 +110,27 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
 
   const artifacts = artifactsFor(layout, request.key);
   const staging = `${artifacts.dir}.tmp-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
-  await make(['headers_install', `INSTALL_HDR_PATH=${path.join(staging, 'headers')}`], 10 * 60_000);
-  await copyFile(path.join(buildDir, 'arch/x86/boot/bzImage'), path.join(staging, 'bzImage'));
-  await copyFile(path.join(buildDir, 'vmlinux'), path.join(staging, 'vmlinux'));
-  await writeFile(path.join(staging, 'config'), finalConfig);
   const release = (await readFile(path.join(buildDir, 'include/config/kernel.release'), 'utf8')).trim();
-  await copyFile(log, path.join(staging, 'build.log'));
-  // The release file marks a complete entry, so it is written last.
-  await writeFile(path.join(staging, 'release'), `${release}\n`);
-  await rm(artifacts.dir, { recursive: true, force: true });
-  await rename(staging, artifacts.dir);
+  // A half-written entry must not outlive an interrupted or failed build.
+  const forget = register({ reap: () => removeQuietly(staging) });
+  try {
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(staging, { recursive: true });
+    await make(['headers_install', `INSTALL_HDR_PATH=${path.join(staging, 'headers')}`], 10 * 60_000);
+    await copyFile(path.join(buildDir, 'arch/x86/boot/bzImage'), path.join(staging, 'bzImage'));
+    await copyFile(path.join(buildDir, 'vmlinux'), path.join(staging, 'vmlinux'));
+    await writeFile(path.join(staging, 'config'), finalConfig);
+    await copyFile(log, path.join(staging, 'build.log'));
+    // The release file marks a complete entry, so it is written last.
+    await writeFile(path.join(staging, 'release'), `${release}\n`);
+    await rm(artifacts.dir, { recursive: true, force: true });
+    await rename(staging, artifacts.dir);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  } finally {
+    forget();
+  }
   return { artifacts: { ...artifacts, release, kmemleak: hasKmemleak(finalConfig) }, seconds: (Date.now() - started) / 1000 };
 }
 
