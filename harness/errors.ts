@@ -8,8 +8,10 @@ export const ExitCode = {
   findings: 1,
   /** The user asked for something that cannot be done: usage, patch or config errors. */
   usage: 2,
-  /** The harness or the machine failed: build, boot, QEMU, SSH. */
+  /** The harness or the machine failed: build, boot, QEMU, SSH, or an unexpected error. */
   infrastructure: 3,
+  /** No finding, but a check the verdict relies on was off or blind. */
+  inconclusive: 4,
   /** Interrupted by SIGINT or SIGTERM. */
   interrupted: 130,
 } as const;
@@ -27,6 +29,7 @@ export type HarnessErrorKind =
   | 'ssh'
   | 'guest'
   | 'setup'
+  | 'prerequisite'
   | 'interrupted';
 
 const exitCodeOf: Record<HarnessErrorKind, ExitCode> = {
@@ -41,6 +44,8 @@ const exitCodeOf: Record<HarnessErrorKind, ExitCode> = {
   ssh: ExitCode.infrastructure,
   guest: ExitCode.infrastructure,
   setup: ExitCode.infrastructure,
+  // A program or package this machine lacks: the user installs it, nothing ran.
+  prerequisite: ExitCode.usage,
   interrupted: ExitCode.interrupted,
 };
 
