@@ -10,7 +10,9 @@ import { HarnessError } from './errors.ts';
 import { buildGuestImage, type GuestImage } from './image/initramfs.ts';
 import { ensureKeys, type HarnessKeys } from './image/keys.ts';
 import type { Progress } from './log.ts';
+import { preflight } from './host/preflight.ts';
 import { chooseAccel } from './machine/accel.ts';
+import { sweepDeadMachines, sweepStaging } from './machine/leftovers.ts';
 import type { Accel } from './machine/qemu-args.ts';
 import type { IommuModel } from './machine/topology.ts';
 import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/index.ts';
@@ -44,6 +46,9 @@ export interface PreparedKernel {
 }
 
 export async function prepareKernel(request: KernelRequest, progress: Progress, layout = cacheLayout()): Promise<PreparedKernel> {
+  // Milliseconds, and before any unpack or build: a machine that lacks a tool must not find out after the build.
+  await preflight({ defaultSource: !request.src });
+  for (const line of [...(await sweepDeadMachines()), ...(await sweepStaging([layout.kernels, layout.images]))]) progress.step(`cleaned up: ${line}`);
   const kernel = await obtainKernel(layout, request, progress);
   const keys = await ensureKeys(layout);
   const image = await buildGuestImage(layout, keys, kernel.artifacts.headers);
@@ -81,19 +86,22 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const plans = planBoots(request.iommus, request.scenarios);
   if (plans.length === 0) throw new HarnessError('usage', 'no selected scenario runs on the selected vIOMMUs');
   const parallel = request.parallelBoots ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
-  const outcomes = await mapWithLimit(plans, parallel, (plan) =>
-    runBoot(plan, {
+  const outcomes = await mapWithLimit(plans, parallel, async (plan) => {
+    // Asked per boot: after a silent KVM boot fell back to TCG, the rest start on TCG.
+    const bootAccel = await chooseAccel(request.accel ?? 'auto');
+    return runBoot(plan, {
       bzImage: prepared.kernel.artifacts.bzImage,
       initrd: prepared.image.path,
       keys: prepared.keys,
-      accel: accel.accel,
+      accel: bootAccel.accel,
+      accelAutomatic: bootAccel.automatic,
       runDir,
       known,
       progress,
       ...(request.cycles ? { cycles: request.cycles } : {}),
       kmemleak: prepared.kernel.artifacts.kmemleak,
-    }),
-  );
+    });
+  });
   const runs: ScenarioRun[] = outcomes.flatMap((outcome) => outcome.runs);
   await symbolizeRuns(runs, prepared.kernel.artifacts.vmlinux);
   const bootSeconds: HarnessResult['timings']['bootSeconds'] = {};

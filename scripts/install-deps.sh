@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs what iommu-harness needs on Debian 12, as root: the Debian packages
-# in scripts/debian-packages.txt, then the npm dependencies.
+# Installs what iommu-harness needs on Debian 12, as root: the npm dependencies,
+# then the Debian packages of the requirement registry
+# (harness/host/requirements.ts), the one list `doctor` and the preflight check.
+# Extra arguments are purposes (harness kernel-build default-source tests ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/debian-packages.txt)
+npm ci --no-audit --no-fund
+mapfile -t packages < <(node --import tsx scripts/debian-packages.ts "$@")
 if [ "$(id -u)" -ne 0 ]; then
   echo "run as root, or install by hand:" >&2
   echo "  apt-get update && apt-get install -y --no-install-recommends ${packages[*]}" >&2
@@ -12,4 +15,3 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}"
-npm ci --no-audit --no-fund

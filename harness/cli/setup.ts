@@ -1,26 +1,15 @@
-// `iommu-harness setup`: installs the Debian packages the harness uses.
-// Not as root, it prints the exact command instead of half-installing.
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+// `iommu-harness setup`: installs the Debian packages of the requirement
+// registry. Not as root, it prints the exact command instead of half-installing.
 import { execa } from 'execa';
 import { HarnessError } from '../errors.ts';
-
-export const packageList = fileURLToPath(new URL('../../scripts/debian-packages.txt', import.meta.url));
-
-export async function debianPackages(): Promise<string[]> {
-  const text = await readFile(packageList, 'utf8');
-  return text
-    .split('\n')
-    .map((line) => line.replace(/#.*/, '').trim())
-    .filter(Boolean);
-}
+import { installPurposes, packagesFor } from '../host/requirements.ts';
 
 export function aptCommand(packages: string[]): string[] {
   return ['apt-get', 'install', '-y', '--no-install-recommends', ...packages];
 }
 
 export async function setup(): Promise<void> {
-  const packages = await debianPackages();
+  const packages = packagesFor(installPurposes);
   if (process.getuid?.() !== 0) {
     process.stdout.write(`Run as root:\n  apt-get update && ${aptCommand(packages).join(' ')}\n`);
     return;

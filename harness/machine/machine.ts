@@ -1,10 +1,13 @@
 // One QEMU guest from start to reaping: boot, QMP, SSH, console.
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { HarnessError } from '../errors.ts';
 import type { Progress } from '../log.ts';
+import { demoteToTcg } from './accel.ts';
+import { claimMachineDir, machineDirPrefix, qemuPidFile } from './leftovers.ts';
+import { qemuCommand } from './qemu-command.ts';
 import { QmpClient } from './qmp.ts';
 import { parseForwardedPort, qemuArgs, type Accel } from './qemu-args.ts';
 import { register, removeQuietly } from './reaper.ts';
@@ -14,6 +17,8 @@ import type { IommuModel, Topology } from './topology.ts';
 export interface BootOptions {
   iommu: IommuModel;
   accel: Accel;
+  /** The accelerator came from the probe, not from the user: a silent KVM boot may fall back to TCG. */
+  accelAutomatic?: boolean;
   bzImage: string;
   initrd: string;
   topology: Topology;
@@ -23,6 +28,18 @@ export interface BootOptions {
   hostKeyBlob: Buffer;
   bootTimeoutMs: number;
   progress: Progress;
+}
+
+/** A KVM guest that printed nothing within this long is taken as not running. */
+const kvmSilenceMs = 10_000;
+/** The boot timeout a TCG retry gets at least: TCG boots are several times slower. */
+const tcgBootTimeoutMs = 180_000;
+
+/** A KVM boot whose guest never printed: KVM does not really run guests here. */
+class SilentKvmBoot extends Error {}
+
+async function firstLine(file: string): Promise<string | undefined> {
+  return (await readFile(file, 'utf8').catch(() => '')).split('\n').find((line) => line.trim() && !/warning/i.test(line))?.trim();
 }
 
 export class Machine {
@@ -50,21 +67,40 @@ export class Machine {
     });
   }
 
-  /** Starts QEMU and waits until the guest answers SSH. */
+  /**
+   * Starts QEMU and waits until the guest answers SSH. A KVM boot the probe
+   * chose that prints nothing (or whose QEMU dies before printing) is retried
+   * once on TCG, and every later boot of the process uses TCG.
+   */
   static async boot(options: BootOptions): Promise<Machine> {
+    const kvmChosenByProbe = options.accel === 'kvm' && options.accelAutomatic === true;
+    try {
+      return await Machine.bootWith(options, kvmChosenByProbe ? kvmSilenceMs : undefined);
+    } catch (error) {
+      if (!(error instanceof SilentKvmBoot)) throw error;
+      const choice = demoteToTcg(error.message);
+      options.progress.warn(`${options.iommu}: ${choice.reason}; retrying this boot on TCG`);
+      return Machine.bootWith({ ...options, accel: 'tcg', accelAutomatic: true, bootTimeoutMs: Math.max(options.bootTimeoutMs, tcgBootTimeoutMs) }, undefined);
+    }
+  }
+
+  private static async bootWith(options: BootOptions, silenceLimitMs: number | undefined): Promise<Machine> {
     const started = Date.now();
     const consoleLog = path.join(options.runDir, 'console.log');
     const qemuLog = path.join(options.runDir, 'qemu.log');
-    // A unix socket path has a 108-byte limit, so it lives in a short private temp dir.
-    const socketDir = await mkdtemp(path.join(os.tmpdir(), 'iommu-harness-'));
+    // A unix socket path has a 108-byte limit, so it lives in a short private temp dir,
+    // marked as this process's so a later start can clean it if this process is killed.
+    const socketDir = await mkdtemp(path.join(os.tmpdir(), machineDirPrefix));
+    await claimMachineDir(socketDir);
     const qmpSocket = path.join(socketDir, 'qmp.sock');
-    const args = qemuArgs({ ...options, kernel: options.bzImage, consoleLog, qmpSocket });
-    const child = execa('qemu-system-x86_64', args, {
+    const args = [...qemuArgs({ ...options, kernel: options.bzImage, consoleLog, qmpSocket }), '-pidfile', path.join(socketDir, qemuPidFile)];
+    const command = qemuCommand(args);
+    const child = execa(command.file, command.args, {
       reject: false,
       stdin: 'ignore',
       stdout: { file: qemuLog },
       stderr: { file: qemuLog },
-      // execa kills the child if this process exits unexpectedly.
+      // execa kills the child if this process exits; the parent-death signal covers kill -9.
       cleanup: true,
     });
     let exited = false;
@@ -76,18 +112,28 @@ export class Machine {
       },
     });
     const deadline = started + options.bootTimeoutMs;
+    // Under KVM the kernel prints within a second; silence past the limit means the guest is not running.
+    const silentKvm = async (): Promise<string | undefined> => {
+      if (silenceLimitMs === undefined) return undefined;
+      const printed = (await stat(consoleLog).catch(() => undefined))?.size ?? 0;
+      if (printed > 0) return undefined;
+      if (exited) return `QEMU exited before the guest printed anything (${(await firstLine(qemuLog)) ?? 'no message'})`;
+      if (Date.now() - started > silenceLimitMs) return `the guest printed nothing in ${silenceLimitMs / 1000} s`;
+      return undefined;
+    };
     let qmp: QmpClient | undefined;
     try {
       qmp = await Promise.race([
         QmpClient.connect(qmpSocket, { timeoutMs: 15_000 }),
         child.then(async () => {
-          const log = await readFile(qemuLog, 'utf8').catch(() => '');
-          throw new HarnessError('qemu', `QEMU did not start: ${log.split('\n').find((line) => line.trim()) ?? 'it exited'}`, { logPath: qemuLog });
+          const silent = await silentKvm();
+          if (silent) throw new SilentKvmBoot(silent);
+          throw new HarnessError('qemu', `QEMU did not start: ${(await firstLine(qemuLog)) ?? 'it exited'}`, { logPath: qemuLog });
         }),
       ]);
       const port = parseForwardedPort(await qmp.hmp('info usernet'));
       if (!port) throw new HarnessError('qemu', 'QEMU reported no forwarded SSH port (info usernet)', { logPath: qemuLog });
-      const shell = await waitForSsh(port, options, deadline, () => exited, consoleLog);
+      const shell = await waitForSsh(port, options, deadline, () => exited, consoleLog, silentKvm);
       const seconds = (Date.now() - started) / 1000;
       options.progress.step(`${options.iommu}: guest up in ${seconds.toFixed(1)} s (${options.accel}), ssh on 127.0.0.1:${port}`);
       return new Machine(options, child, socketDir, qmp, shell, port, seconds, unregister);
@@ -103,6 +149,11 @@ export class Machine {
       const excerpt = error.excerpt.length ? error.excerpt : (await readFile(logPath, 'utf8').catch(() => '')).split('\n').filter(Boolean).slice(-15);
       throw new HarnessError(error.kind, error.message, { logPath, excerpt, cause: error });
     }
+  }
+
+  /** The accelerator this machine really runs on (TCG after a KVM fallback). */
+  get accel(): Accel {
+    return this.options.accel;
   }
 
   /** Whether QEMU is gone, and how it ended. */
@@ -132,7 +183,10 @@ export class Machine {
       await this.qmp.execute('quit', {}, { timeoutMs: 3000 }).catch(() => undefined);
     }
     this.qmp.close();
-    const gone = await Promise.race([this.child.then(() => true), new Promise((resolve) => setTimeout(resolve, 5000, false))]);
+    // The timer is cleared once QEMU is gone, so it does not hold the process open for 5 s.
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([this.child.then(() => true), new Promise((resolve) => (timer = setTimeout(resolve, 5000, false)))]);
+    clearTimeout(timer);
     if (!gone) {
       this.child.kill('SIGKILL');
       await this.child;
@@ -149,8 +203,11 @@ async function waitForSsh(
   deadline: number,
   qemuExited: () => boolean,
   consoleLog: string,
+  silentKvm: () => Promise<string | undefined>,
 ): Promise<GuestShell> {
   for (;;) {
+    const silent = await silentKvm();
+    if (silent) throw new SilentKvmBoot(silent);
     if (qemuExited()) {
       const console = await readFile(consoleLog, 'utf8').catch(() => '');
       const cause = /Kernel panic - not syncing[^\n]*/.exec(console)?.[0] ?? 'QEMU exited before the guest answered SSH';

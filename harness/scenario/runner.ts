@@ -27,6 +27,8 @@ export interface RunnerOptions {
   initrd: string;
   keys: HarnessKeys;
   accel: Accel;
+  /** The probe chose the accelerator: a silent KVM boot falls back to TCG. */
+  accelAutomatic?: boolean;
   runDir: string;
   known: KnownIssue[];
   progress: Progress;
@@ -92,6 +94,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
     machine = await Machine.boot({
       iommu: plan.iommu,
       accel: options.accel,
+      accelAutomatic: options.accelAutomatic ?? false,
       bzImage: options.bzImage,
       initrd: options.initrd,
       topology: mergeTopologies(plan.scenarios.map((scenario) => scenario.topology)),
@@ -159,7 +162,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
   const console = await readFile(consolePath, 'utf8').catch(() => '');
   const runs = judgeBoot({
     iommu: plan.iommu,
-    accel: options.accel,
+    accel: machine?.accel ?? options.accel,
     console,
     ...(dmesg ? { dmesg } : {}),
     consolePath,

@@ -1,0 +1,87 @@
+// Every program and file the harness, the kernel build and the tests use from
+// the host, with the Debian 12 package that provides it. The package list
+// (`iommu-harness packages`, read by scripts/install-deps.sh), `doctor` and the
+// preflight before a run all come from this one table, so a tool cannot be
+// used without being installed on a fresh machine. A unit test finds every
+// program the source spawns and fails when it is missing here.
+
+/** What needs a requirement: a run checks `harness` and `kernel-build` before anything starts. */
+export type Purpose =
+  /** QEMU, the guest image, symbolizing, git: every run. */
+  | 'harness'
+  /** Programs `make bzImage headers_install` runs, and the headers its host tools include. */
+  | 'kernel-build'
+  /** Only without --src: Debian's packaged kernel source. */
+  | 'default-source'
+  /** Only the project's own test suite. */
+  | 'tests'
+  /** Only .ci/run, which builds a fresh Debian root. */
+  | 'ci';
+
+export interface Requirement {
+  /** A program looked up on PATH, or an absolute path to a file that must exist. */
+  name: string;
+  package: string;
+  purpose: Purpose;
+  /** Why the harness or the build needs it; shown when it is missing. */
+  why: string;
+  /** The harness works without it, with less (ccache: slower builds). */
+  optional?: boolean;
+}
+
+export const requirements: readonly Requirement[] = [
+  // The harness itself.
+  { name: 'qemu-system-x86_64', package: 'qemu-system-x86', purpose: 'harness', why: 'boots the guest (q35, intel-iommu, virtio-iommu)' },
+  // The image copies these exact files, so they are checked by path.
+  { name: '/bin/busybox', package: 'busybox-static', purpose: 'harness', why: "the guest's userspace (a static binary)" },
+  { name: '/usr/sbin/dropbear', package: 'dropbear-bin', purpose: 'harness', why: "the guest's SSH server" },
+  { name: 'dropbearkey', package: 'dropbear-bin', purpose: 'harness', why: "makes the guest's host key once per installation" },
+  { name: 'ldd', package: 'libc-bin', purpose: 'harness', why: "lists dropbear's libraries for the guest image" },
+  { name: 'gcc', package: 'gcc', purpose: 'harness', why: 'compiles the guest helpers (and the kernel)' },
+  { name: '/usr/lib/x86_64-linux-gnu/libc.a', package: 'libc6-dev', purpose: 'harness', why: 'the guest helpers are linked statically' },
+  { name: 'git', package: 'git', purpose: 'harness', why: 'worktrees, patches (git am / git apply), commits' },
+  { name: 'nm', package: 'binutils', purpose: 'harness', why: 'symbolizes report frames' },
+  { name: 'addr2line', package: 'binutils', purpose: 'harness', why: 'symbolizes report frames to file:line' },
+  { name: 'readelf', package: 'binutils', purpose: 'harness', why: 'checks vmlinux for line tables' },
+  { name: 'setpriv', package: 'util-linux', purpose: 'harness', why: 'QEMU is started with a parent-death signal, so it dies with the harness, kill -9 included' },
+  { name: 'tar', package: 'tar', purpose: 'default-source', why: "unpacks Debian's kernel source" },
+  { name: 'xz', package: 'xz-utils', purpose: 'default-source', why: "Debian's kernel source is a .tar.xz" },
+  { name: '/usr/src/linux-source-6.12.tar.xz', package: 'linux-source-6.12', purpose: 'default-source', why: 'the default kernel source (only without --src)' },
+  // What the kernel's own Makefiles run for tinyconfig + kconfigs/ on x86_64.
+  { name: 'make', package: 'make', purpose: 'kernel-build', why: 'Kbuild' },
+  { name: 'ld', package: 'binutils', purpose: 'kernel-build', why: 'links vmlinux' },
+  { name: 'as', package: 'binutils', purpose: 'kernel-build', why: 'assembles the kernel' },
+  { name: 'objcopy', package: 'binutils', purpose: 'kernel-build', why: 'makes bzImage' },
+  { name: 'flex', package: 'flex', purpose: 'kernel-build', why: 'Kconfig and dtc lexers' },
+  { name: 'bison', package: 'bison', purpose: 'kernel-build', why: 'Kconfig parser' },
+  { name: 'bc', package: 'bc', purpose: 'kernel-build', why: 'kernel/time/timeconst.bc' },
+  { name: 'perl', package: 'perl', purpose: 'kernel-build', why: 'headers_install and other build scripts' },
+  { name: 'rsync', package: 'rsync', purpose: 'kernel-build', why: '`make headers_install` copies the uapi headers with rsync (6.12)' },
+  { name: 'python3', package: 'python3', purpose: 'kernel-build', why: 'build scripts' },
+  { name: 'pkg-config', package: 'pkg-config', purpose: 'kernel-build', why: 'objtool finds libelf' },
+  { name: '/usr/include/libelf.h', package: 'libelf-dev', purpose: 'kernel-build', why: 'objtool (CONFIG_OBJTOOL, ORC unwinder)' },
+  { name: '/usr/include/openssl/ssl.h', package: 'libssl-dev', purpose: 'kernel-build', why: 'the host tools in certs/ and scripts/' },
+  { name: 'cpio', package: 'cpio', purpose: 'kernel-build', why: 'initramfs and kheaders scripts' },
+  { name: 'pahole', package: 'dwarves', purpose: 'kernel-build', why: 'BTF, for fragments that turn on CONFIG_DEBUG_INFO_BTF', optional: true },
+  { name: 'ccache', package: 'ccache', purpose: 'kernel-build', why: 'rebuilds across worktrees and profiles reuse objects', optional: true },
+  { name: 'depmod', package: 'kmod', purpose: 'kernel-build', why: 'user fragments that turn modules on', optional: true },
+  // The project's tests.
+  { name: 'pgrep', package: 'procps', purpose: 'tests', why: 'the tests check that no QEMU is left' },
+  { name: 'chromium', package: 'chromium', purpose: 'tests', why: 'the nightly HTML report is read back in headless Chromium' },
+  // CI's fresh Debian root.
+  { name: 'debootstrap', package: 'debootstrap', purpose: 'ci', why: '.ci/run builds a fresh Debian 12 root every time' },
+];
+
+/** The Debian packages for the given purposes, each once, in table order. */
+export function packagesFor(purposes: readonly Purpose[], options: { optional?: boolean } = {}): string[] {
+  const wanted = requirements.filter((requirement) => purposes.includes(requirement.purpose) && (options.optional !== false || !requirement.optional));
+  return [...new Set(wanted.map((requirement) => requirement.package))];
+}
+
+/** What a run needs before it starts: the harness and the kernel build, plus the default source without --src. */
+export function runPurposes(options: { defaultSource: boolean }): Purpose[] {
+  return options.defaultSource ? ['harness', 'kernel-build', 'default-source'] : ['harness', 'kernel-build'];
+}
+
+/** Everything a user installs with `iommu-harness setup` / scripts/install-deps.sh. */
+export const installPurposes: readonly Purpose[] = ['harness', 'kernel-build', 'default-source', 'tests'];
