@@ -24,6 +24,8 @@ export interface ScenarioOutcome {
   observedGroups?: Record<string, number>;
   /** The scenario's own expectations that did not hold. */
   failedChecks?: string[];
+  /** sysfs's iommu groups (id to devices) at the end of each step: the ledger's second witness. */
+  sysfsGroups?: { step: string; groups: Record<number, string[]> }[];
 }
 
 export interface BootEvidence {
