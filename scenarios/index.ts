@@ -3,7 +3,7 @@ import { HarnessError } from '../harness/errors.ts';
 import type { Scenario } from '../harness/scenario/scenario.ts';
 import { bridgeGroup } from './bridge-group.ts';
 import { multifunction } from './multifunction.ts';
-import { pciHotplugNative } from './pci-hotplug-native.ts';
+import { pciHotplugNative, pciHotplugNativeAdd } from './pci-hotplug-native.ts';
 import { pciHotplug } from './pci-hotplug.ts';
 import { rebindOriginalDriver } from './rebind-original-driver.ts';
 import { removeRescan } from './remove-rescan.ts';
@@ -21,6 +21,7 @@ export const scenarios: readonly Scenario[] = [
   rebindOriginalDriver,
   vfioNoiommu,
   pciHotplugNative,
+  pciHotplugNativeAdd,
 ];
 
 export function scenarioByName(name: string): Scenario | undefined {

@@ -5,7 +5,9 @@ import { HarnessError } from '../errors.ts';
 import type { Machine } from '../machine/machine.ts';
 import { deviceAdd, deviceDel } from '../machine/qmp.ts';
 import type { CommandResult } from '../machine/ssh.ts';
+import { blockingWaitMs } from './hang.ts';
 import { bdfOfQdevId, type QueryPciBus } from './pci-address.ts';
+import { parseSysfsGroups, sysfsGroupsScript, type SysfsGroups } from './sysfs-groups.ts';
 
 const bdfPattern = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const idPattern = /^[0-9a-f]{4}:[0-9a-f]{4}$/;
@@ -25,6 +27,14 @@ export class Guest {
   readonly observedGroups = new Map<string, number>();
   /** Expectations about the kernel that did not hold: findings, like a leak. */
   readonly failedChecks: string[] = [];
+  /**
+   * sysfs's iommu groups as they stood at the end of each step, read before
+   * the next step's mark is written: everything the kernel logged before that
+   * mark had happened when sysfs was read.
+   */
+  readonly sysfsGroups: { step: string; groups: SysfsGroups }[] = [];
+  /** Devices marked gone and not seen since; a BDF comes back after a rescan. */
+  private readonly markedGone = new Set<string>();
 
   private readonly stepTimeoutMs: number;
   private readonly cycle: number | undefined;
@@ -42,10 +52,19 @@ export class Guest {
     return this.currentStep;
   }
 
-  /** Marks the start of a step in the kernel log, so the oracle places every event in it. */
+  /**
+   * Marks the start of a step in the kernel log, so the oracle places every
+   * event in it; first records sysfs's groups at the end of the step before.
+   */
   async mark(step: string): Promise<void> {
+    await this.recordSysfsGroups();
     this.currentStep = `${this.scenario}/${this.cycle ? `cycle${this.cycle}/` : ''}${step}`;
     await this.kmsg(`iommu-harness: step ${this.currentStep}`);
+  }
+
+  /** Ends the scenario: sysfs's groups at the end of its last step. */
+  async finish(): Promise<void> {
+    await this.recordSysfsGroups();
   }
 
   /** Runs argv in the guest; a non-zero exit is an error naming the step. */
@@ -101,10 +120,13 @@ export class Guest {
   }
 
   /** Waits until a device with this id appears, returning the new BDFs. */
-  async waitForPci(vendorDevice: string, known: string[], timeoutMs = 10_000): Promise<string> {
+  async waitForPci(vendorDevice: string, known: string[], timeoutMs = blockingWaitMs): Promise<string> {
     return this.poll(`${vendorDevice} to appear`, timeoutMs, async () => {
       const found = (await this.findPci(vendorDevice)).filter((bdf) => !known.includes(bdf));
       return found[0];
+    }).then((bdf) => {
+      this.seen(bdf);
+      return bdf;
     });
   }
 
@@ -121,7 +143,7 @@ export class Guest {
 
   /** Binds through driver_override, the way vfio-pci is bound to a device no driver claims. */
   async bind(bdf: string, driver: string): Promise<void> {
-    this.devices.add(checkBdf(bdf));
+    this.seen(checkBdf(bdf));
     await this.write(`/sys/bus/pci/devices/${bdf}/driver_override`, driver);
     await this.write('/sys/bus/pci/drivers_probe', bdf);
     const bound = await this.driver(bdf);
@@ -142,6 +164,7 @@ export class Guest {
   /** sysfs remove: the same iommu release path as a hot unplug, without QEMU. */
   async remove(bdf: string): Promise<void> {
     await this.write(`/sys/bus/pci/devices/${checkBdf(bdf)}/remove`, '1');
+    this.seen(bdf);
     await this.deviceGone(bdf);
   }
 
@@ -163,12 +186,16 @@ export class Guest {
   /**
    * Records that a device has left, once it really has. 6.12 prints nothing
    * when a device leaves its group, so this mark is what tells the oracle
-   * that the group must now be released.
+   * that the group must now be released. Every removal path (remove, unplug)
+   * calls it; a second call for a device not seen since writes nothing.
    */
-  async deviceGone(bdf: string, timeoutMs = 10_000): Promise<void> {
+  async deviceGone(bdf: string, timeoutMs = blockingWaitMs): Promise<void> {
+    checkBdf(bdf);
+    if (this.markedGone.has(bdf)) return;
     await this.poll(`${bdf} to disappear`, timeoutMs, async () => ((await this.exists(`/sys/bus/pci/devices/${bdf}`)) ? undefined : true));
     this.goneDevices.push(bdf);
     this.devices.add(bdf);
+    this.markedGone.add(bdf);
     await this.kmsg(`iommu-harness: device-gone ${bdf}`);
   }
 
@@ -193,7 +220,7 @@ export class Guest {
     const done = this.guard(this.machine.shell.run(['vfio-helper', 'container', checkBdf(bdf), '--hold-ms', String(holdMs)], holdMs + this.stepTimeoutMs));
     // The device fd is an anonymous inode; its presence means the hold has begun.
     const script = 'for p in $(pidof vfio-helper); do ls -l /proc/$p/fd; done 2>/dev/null | grep -q "vfio-device"';
-    await this.poll('the VFIO device fd to be open', 10_000, async () => ((await this.machine.shell.run(['sh', '-c', script], this.stepTimeoutMs)).exitCode === 0 ? true : undefined));
+    await this.poll('the VFIO device fd to be open', blockingWaitMs, async () => ((await this.machine.shell.run(['sh', '-c', script], this.stepTimeoutMs)).exitCode === 0 ? true : undefined));
     return { done };
   }
 
@@ -205,14 +232,14 @@ export class Guest {
   // Hotplug through QMP ------------------------------------------------------
 
   /** The guest's PCI address of the device QEMU knows as `id`. */
-  async bdfOf(id: string, timeoutMs = 10_000): Promise<string> {
+  async bdfOf(id: string, timeoutMs = blockingWaitMs): Promise<string> {
     return this.poll(`device ${id} to get a PCI address`, timeoutMs, async () => {
       const buses = await this.guard(this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
       const bdf = bdfOfQdevId(buses, id);
       // Until the guest has enumerated the bus behind a hotplugged port, it is 00.
       return bdf && (await this.exists(`/sys/bus/pci/devices/${bdf}`)) ? bdf : undefined;
     }).then((bdf) => {
-      this.devices.add(bdf);
+      this.seen(bdf);
       return bdf;
     });
   }
@@ -221,12 +248,37 @@ export class Guest {
     await this.guard(deviceAdd(this.machine.qmp, { driver, id, bus }));
   }
 
-  /** device_del, then wait for QEMU's DEVICE_DELETED: the guest has let go. */
-  async unplug(id: string, timeoutMs = 30_000): Promise<void> {
+  /**
+   * device_del, then wait for QEMU's DEVICE_DELETED (the guest has let go) and
+   * mark the device gone. The timeout must cover a blocked removal being
+   * reported by the hung-task detector; native hotplug adds pciehp's 5 s
+   * attention-button delay.
+   */
+  async unplug(id: string, timeoutMs = blockingWaitMs): Promise<void> {
+    // Its address before it goes: query-pci no longer knows it afterwards.
+    const buses = await this.guard(this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
+    const address = bdfOfQdevId(buses, id);
+    const bdf = address && (await this.exists(`/sys/bus/pci/devices/${address}`)) ? address : undefined;
     await this.guard(deviceDel(this.machine.qmp, id, { timeoutMs }));
+    if (bdf) await this.deviceGone(bdf);
   }
 
   // Internals ---------------------------------------------------------------
+
+  /** The device is in the guest (again): a later removal must be marked. */
+  private seen(bdf: string): void {
+    this.devices.add(bdf);
+    this.markedGone.delete(bdf);
+  }
+
+  private async recordSysfsGroups(): Promise<void> {
+    if (this.currentStep === 'boot') return;
+    const result = await this.guard(this.machine.shell.runScript(sysfsGroupsScript, this.stepTimeoutMs));
+    if (result.exitCode !== 0) {
+      throw new HarnessError('guest', `${this.currentStep}: reading /sys/kernel/iommu_groups failed: ${result.stderr.trim()}`, { logPath: this.machine.consoleLog });
+    }
+    this.sysfsGroups.push({ step: this.currentStep, groups: parseSysfsGroups(result.stdout) });
+  }
 
   private async kmsg(message: string): Promise<void> {
     await this.run(['sh', '-c', 'printf "%s\\n" "$1" > /dev/kmsg', 'sh', message]);

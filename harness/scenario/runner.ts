@@ -13,6 +13,7 @@ import type { KnownIssue } from '../oracle/index.ts';
 import type { ScenarioRun } from '../report/result.ts';
 import { judgeBoot, type ScenarioOutcome } from '../report/verdict.ts';
 import { Guest } from './guest.ts';
+import { blockedTasksScript, hungTaskTimeoutSecs, parseBlockedTasks, setHungTaskTimeoutScript, type BlockedTask } from './hang.ts';
 import type { Scenario } from './scenario.ts';
 
 export interface BootPlan {
@@ -60,6 +61,19 @@ async function scanKmemleak(machine: Machine): Promise<string> {
   return dump.stdout;
 }
 
+/**
+ * Tasks still in uninterruptible sleep after a scenario failed: looked at
+ * twice, a second apart, so a task merely waiting on I/O is not counted.
+ */
+async function stillBlocked(machine: Machine): Promise<BlockedTask[]> {
+  const probe = async () => parseBlockedTasks((await machine.shell.runScript(blockedTasksScript, 30_000)).stdout);
+  const first = await probe();
+  if (first.length === 0) return [];
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const second = await probe();
+  return second.filter((task) => first.some((earlier) => earlier.pid === task.pid));
+}
+
 export interface BootOutcome {
   runs: ScenarioRun[];
   bootSeconds?: number;
@@ -104,26 +118,40 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       bootTimeoutMs: options.bootTimeoutMs ?? (options.accel === 'kvm' ? 60_000 : 180_000),
       progress: options.progress,
     });
+    const hungTask = await machine.shell.run(['sh', '-c', setHungTaskTimeoutScript, 'sh', String(hungTaskTimeoutSecs)], 30_000);
+    if (hungTask.exitCode !== 0) options.progress.warn(`${plan.id}: could not set the hung-task timeout (${hungTask.stderr.trim()}): hangs are reported late or not at all`);
+    /** Why the rest of the boot cannot run: a task an earlier scenario left blocked. */
+    let blockedBy: string | undefined;
     for (const scenario of plan.scenarios) {
-      if (machine.exit) {
-        outcomes.push({ scenario: scenario.name, error: `not run: the machine had ended (${machine.exit})`, goneDevices: [], devices: [] });
+      if (machine.exit || blockedBy) {
+        const why = machine.exit ? `the machine had ended (${machine.exit})` : blockedBy;
+        outcomes.push({ scenario: scenario.name, error: `not run: ${why}`, goneDevices: [], devices: [] });
         continue;
       }
       const cycles = options.cycles ?? 1;
-      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [] };
-      for (let cycle = 1; cycle <= cycles && !outcome.error && !machine.exit; cycle++) {
+      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [] };
+      for (let cycle = 1; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
         options.progress.step(`${plan.id}: ${scenario.name}${cycles > 1 ? ` (cycle ${cycle}/${cycles})` : ''}`);
         const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycles > 1 ? cycle : undefined });
         try {
           await scenario.run(guest);
+          await guest.finish();
         } catch (caught) {
           if (!(caught instanceof HarnessError)) throw caught;
           outcome.error = caught.message;
           options.progress.warn(`${plan.id}: ${scenario.name}: ${caught.message}`);
           // A timed-out command leaves the SSH channel in an unknown state.
           if (!machine.exit) await machine.reconnect().catch(() => undefined);
+          // A task left blocked is re-reported by the hung-task detector and may
+          // hold locks every later scenario needs: they would be blamed for it.
+          const blocked = machine.exit ? [] : await stillBlocked(machine).catch(() => []);
+          if (blocked.length > 0) {
+            blockedBy = `${guest.step} left ${blocked.map((task) => `${task.name} (pid ${task.pid})`).join(', ')} blocked in the kernel`;
+            options.progress.warn(`${plan.id}: ${blockedBy}; the boot's remaining scenarios are not run`);
+          }
         }
         outcome.goneDevices.push(...guest.goneDevices);
+        outcome.sysfsGroups?.push(...guest.sysfsGroups);
         outcome.devices.push(...[...guest.devices].filter((device) => !outcome.devices.includes(device)));
         Object.assign(outcome.observedGroups ?? {}, Object.fromEntries(guest.observedGroups));
         outcome.failedChecks?.push(...guest.failedChecks);

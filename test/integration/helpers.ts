@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { createProgress, silentProgress } from '../../harness/log.ts';
 import type { HarnessResult, ScenarioRun } from '../../harness/report/result.ts';
 import { runHarness } from '../../harness/run.ts';
+import type { IommuModel } from '../../harness/machine/topology.ts';
 import type { Scenario } from '../../harness/scenario/scenario.ts';
 
 export const patch = (name: string) => fileURLToPath(new URL(`../fixtures/patches/${name}`, import.meta.url));
@@ -34,6 +35,19 @@ export function assertOneGroupLeak(t: ExecutionContext, run: ScenarioRun, step: 
   t.deepEqual(leak!.devices, group!.devices);
   t.is(leak!.step, step);
   t.is(run.error, undefined);
+}
+
+/** The default kernel with the given patches (none: the clean kernel) on several vIOMMUs and scenarios. */
+export async function runMatrix(t: ExecutionContext, patchNames: string[], iommus: IommuModel[], scenarios: Scenario[]): Promise<HarnessResult> {
+  const result = await runHarness({ patches: patchNames.map(patch), kconfigs: [], iommus, scenarios, progress });
+  t.log(summary(result));
+  t.log(`build ${result.timings.buildSeconds.toFixed(0)} s, boots ${JSON.stringify(result.timings.bootSeconds)}, total ${result.timings.totalSeconds.toFixed(0)} s`);
+  return result;
+}
+
+/** Every (vIOMMU, scenario) cell the run could have: scenarios only on the machines they apply to. */
+export function cells(iommus: IommuModel[], scenarios: Scenario[]): { iommu: IommuModel; scenario: Scenario }[] {
+  return iommus.flatMap((iommu) => scenarios.filter((scenario) => scenario.iommus.includes(iommu)).map((scenario) => ({ iommu, scenario })));
 }
 
 /** The default kernel with one fault-injection patch, one scenario, intel-iommu: the run and its judgement. */
