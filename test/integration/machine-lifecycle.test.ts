@@ -1,0 +1,114 @@
+// The accelerator and QEMU's lifetime, on real QEMU: a KVM boot that cannot run
+// falls back to TCG, the KVM path runs where KVM really works, and a harness
+// killed with -9 leaves no QEMU and its folder is swept by the next start.
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { execa } from 'execa';
+import { chooseAccel } from '../../harness/machine/accel.ts';
+import { machineDirPrefix } from '../../harness/machine/leftovers.ts';
+import { Machine } from '../../harness/machine/machine.ts';
+import type { Progress } from '../../harness/log.ts';
+import { prepareKernel } from '../../harness/run.ts';
+import { runHarness } from '../../harness/run.ts';
+import { scenarioByName } from '../../scenarios/index.ts';
+import { cli, progress, summary } from './helpers.ts';
+
+const probed = await chooseAccel('auto', {});
+const kvmWorks = probed.accel === 'kvm';
+
+function recordingProgress(): Progress & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, step: (line) => lines.push(line), detail() {}, warn: (line) => lines.push(`warning: ${line}`) };
+}
+
+test.serial('a KVM boot chosen by the probe that cannot run guest code is retried on TCG and says so', async (t) => {
+  t.timeout(20 * 60_000);
+  const prepared = await prepareKernel({ patches: [], kconfigs: [] }, progress);
+  const runDir = await mkdtemp(path.join(os.tmpdir(), 'iommu-harness-test-run-'));
+  const recorded = recordingProgress();
+  // As if the probe had said yes: on a host where KVM cannot run a guest, the boot itself must notice.
+  const machine = await Machine.boot({
+    iommu: 'intel',
+    accel: 'kvm',
+    accelAutomatic: true,
+    bzImage: prepared.kernel.artifacts.bzImage,
+    initrd: prepared.image.path,
+    topology: { devices: [] },
+    runDir,
+    privateKey: prepared.keys.clientPrivateKey,
+    hostKeyBlob: prepared.keys.hostKeyBlob,
+    bootTimeoutMs: 60_000,
+    progress: recorded,
+  });
+  try {
+    const uname = await machine.shell.run(['uname', '-r'], 30_000);
+    t.is(uname.exitCode, 0);
+    if (kvmWorks) {
+      t.is(machine.accel, 'kvm', recorded.lines.join('\n'));
+    } else {
+      t.is(machine.accel, 'tcg');
+      t.true(recorded.lines.some((line) => /fell back to TCG; retrying this boot on TCG/.test(line)), recorded.lines.join('\n'));
+      // Later boots of the process go straight to TCG, with the reason.
+      const later = await chooseAccel('auto', {});
+      t.is(later.accel, 'tcg');
+      t.regex(later.reason, /fell back to TCG/);
+    }
+  } finally {
+    await machine.stop();
+    await rm(runDir, { recursive: true, force: true });
+  }
+});
+
+(kvmWorks ? test.serial : test.skip)(`the KVM path (-cpu host, split irqchip) passes a scenario${kvmWorks ? '' : ` [skipped: ${probed.reason}]`}`, async (t) => {
+  t.timeout(20 * 60_000);
+  const result = await runHarness({ patches: [], kconfigs: [], iommus: ['intel'], scenarios: [scenarioByName('vfio-bind-unbind')!], accel: 'kvm', progress });
+  t.is(result.verdict, 'pass', summary(result));
+  t.true(result.runs.every((run) => run.accel === 'kvm'));
+});
+
+async function machineDirsOf(pid: number): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const name of (await readdir(os.tmpdir())).filter((candidate) => candidate.startsWith(machineDirPrefix))) {
+    const owner = await readFile(path.join(os.tmpdir(), name, 'owner.json'), 'utf8').catch(() => '');
+    if (owner.includes(`"pid":${pid},`) || owner.includes(`"pid":${pid}}`)) dirs.push(path.join(os.tmpdir(), name));
+  }
+  return dirs;
+}
+
+test.serial('kill -9 of a running run leaves no QEMU, and the next start removes what it left', async (t) => {
+  t.timeout(20 * 60_000);
+  const child = execa('node', [cli, 'run', '--iommu', 'intel', '--scenario', 'unplug-while-open'], { reject: false, all: true });
+  let runDir = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the guest never came up')), 15 * 60_000);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      runDir ||= /logs: (\S+)/.exec(chunk.toString())?.[1] ?? '';
+      if (/guest up/.test(chunk.toString())) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const qemu = await execa('pgrep', ['-f', `qemu-system.*${runDir}`], { reject: false });
+  t.not(qemu.stdout.trim(), '', 'QEMU runs before the kill');
+  const left = await machineDirsOf(child.pid!);
+  t.true(left.length > 0, 'the machine has its private folder');
+  child.kill('SIGKILL');
+  await child;
+  // The parent-death signal kills QEMU at once; give the kernel a moment to deliver it.
+  let survivors = '';
+  for (let tries = 0; tries < 20; tries++) {
+    survivors = (await execa('pgrep', ['-f', `qemu-system.*${runDir}`], { reject: false })).stdout.trim();
+    if (!survivors) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.is(survivors, '', 'QEMU outlived the harness killed with -9');
+
+  // The next start names and removes the dead run's folder.
+  const next = await execa('node', [cli, 'run', '--iommu', 'none', '--scenario', 'vfio-noiommu'], { reject: false, all: true });
+  t.is(next.exitCode, 0, next.all);
+  for (const dir of left) t.regex(next.stderr, new RegExp(`cleaned up: removed ${dir} of dead run ${child.pid}`));
+  t.deepEqual(await machineDirsOf(child.pid!), []);
+});
