@@ -1,9 +1,10 @@
 // Where the harness keeps what it can reuse between runs (kernel sources,
 // build directories, built kernels, guest images, keys) and what one run writes.
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { describeError, HarnessError } from './errors.ts';
 
 /** The cache root: $IOMMU_HARNESS_CACHE, else $XDG_CACHE_HOME/iommu-harness, else ~/.cache/iommu-harness. */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -44,6 +45,28 @@ export function cacheLayout(root: string = cacheRoot()): CacheLayout {
     locks: path.join(root, 'locks'),
     runs: path.join(root, 'runs'),
   };
+}
+
+/** The cache's folders are the user's alone: they hold private keys and images that carry the guest's host key. */
+export const privateDirMode = 0o700;
+
+/**
+ * Creates the cache root and its folders private to the user, and makes
+ * private those an older version left world-readable. Called before any work,
+ * so an unusable cache (read-only, full, a file in the way) is said at once.
+ */
+export async function prepareCache(layout: CacheLayout): Promise<void> {
+  const dirs = [layout.root, ...Object.entries(layout).filter(([name]) => name !== 'root').map(([, dir]) => dir)];
+  try {
+    for (const dir of dirs) {
+      await mkdir(dir, { recursive: true, mode: privateDirMode });
+      await chmod(dir, privateDirMode);
+    }
+  } catch (error) {
+    throw new HarnessError('host', `the cache ${layout.root} is not usable: ${describeError(error)} (set IOMMU_HARNESS_CACHE to a writable folder)`, {
+      cause: error,
+    });
+  }
 }
 
 export async function ensureDir(dir: string): Promise<string> {

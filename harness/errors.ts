@@ -29,6 +29,7 @@ export type HarnessErrorKind =
   | 'ssh'
   | 'guest'
   | 'setup'
+  | 'host'
   | 'prerequisite'
   | 'interrupted';
 
@@ -44,6 +45,8 @@ const exitCodeOf: Record<HarnessErrorKind, ExitCode> = {
   ssh: ExitCode.infrastructure,
   guest: ExitCode.infrastructure,
   setup: ExitCode.infrastructure,
+  // The machine the harness runs on: a full disk, an unwritable cache, memory.
+  host: ExitCode.infrastructure,
   // A program or package this machine lacks: the user installs it, nothing ran.
   prerequisite: ExitCode.usage,
   interrupted: ExitCode.interrupted,
@@ -74,4 +77,39 @@ export class HarnessError extends Error {
   get exitCode(): ExitCode {
     return exitCodeOf[this.kind];
   }
+}
+
+/**
+ * One line for anything thrown. Node's system errors name their call and
+ * path (`mkdir /x/kernels: read-only file system (EROFS)`), which says more
+ * than their message alone.
+ */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const system = error as NodeJS.ErrnoException & { dest?: string };
+  if (system.code && system.syscall) {
+    const what = [system.syscall, system.path, system.dest && `-> ${system.dest}`].filter(Boolean).join(' ');
+    return `${what}: ${systemErrorText[system.code] ?? system.message.split('\n')[0]} (${system.code})`;
+  }
+  return error.message.split('\n')[0] ?? error.name;
+}
+
+const systemErrorText: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'not a directory',
+  EEXIST: 'already exists',
+  EISDIR: 'is a directory',
+};
+
+/** Output of a tool that says the machine, not the input, failed it: a full disk, a read-only file system. */
+export function hostTrouble(output: string): string | undefined {
+  if (/No space left on device|ENOSPC/.test(output)) return 'no space left on device';
+  if (/Disk quota exceeded|EDQUOT/.test(output)) return 'disk quota exceeded';
+  if (/Read-only file system|EROFS/.test(output)) return 'read-only file system';
+  return undefined;
 }

@@ -2,26 +2,23 @@
 // option parsers it shares with `run`, so the options mean the same everywhere.
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ExitCode, HarnessError } from '../errors.ts';
+import { cacheLayout, prepareCache } from '../cache.ts';
+import { ExitCode } from '../errors.ts';
 import { createProgress } from '../log.ts';
 import { iommuModels, type IommuModel } from '../machine/topology.ts';
 import { renderTable } from '../report/table.ts';
 import { selectScenarios } from '../../scenarios/index.ts';
 import { bisectKernel } from './bisect.ts';
-import { checkExitCode, checkTree } from './check.ts';
+import { abortBisect, checkTree } from './check.ts';
+import { repositoryOf } from './history.ts';
 import { renderBisect, renderCheck, renderStep } from './render.ts';
 import { parseSignature, SignatureSyntaxError } from './signature.ts';
-import { writeHarnessError } from '../cli/report-error.ts';
+import { checkRunOptions } from '../cli/options.ts';
 
 export interface SharedParsers {
   parseIommus: (value: string) => IommuModel[];
+  parsePositive: (value: string) => number;
   collect: (value: string, previous: string[]) => string[];
-}
-
-function parseRuns(value: string): number {
-  const runs = Number(value);
-  if (!Number.isInteger(runs) || runs < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return runs;
 }
 
 function parseExpect(value: string) {
@@ -41,7 +38,7 @@ function addRunOptions(command: Command, parsers: SharedParsers): Command {
     .option('--scenario <name>', 'scenario to run (repeatable; default: all)', parsers.collect, [])
     .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .option('--known-issues <file>', 'known-issues file (default: scenarios/known-issues.txt)')
-    .option('--runs <n>', 'runs per commit; any run showing the failure makes it bad', parseRuns, 1)
+    .option('--runs <n>', 'runs per commit; any run showing the failure makes it bad', parsers.parsePositive, 1)
     .option('--json <file>', 'write the outcome as JSON')
     .option('--quiet', 'no progress on stderr');
 }
@@ -56,13 +53,19 @@ export function addBisectCommands(program: Command, parsers: SharedParsers): voi
       .option('--patch <file>', 'patch to apply on top (mbox or diff; repeatable, in order)', parsers.collect, [])
       .option('--expect <signature>', "the failure that makes a commit bad: a report title, or leak:SCENARIO/STEP:BDF (as `bisect` prints it); default: any failure", parseExpect),
     parsers,
-  ).action(async (options) => {
-    try {
+  )
+    // A bad option is not the commit's fault either: git bisect run must stop, not mark it bad.
+    .exitOverride((error) => {
+      process.exit(error.exitCode === 0 ? ExitCode.clean : abortBisect);
+    })
+    .action(async (options) => {
+      // Failures (a bad option included) are answered by the CLI's one writer, in git bisect's codes.
+      const request = await checkedRequest(options, options.src ?? (await repositoryOf(process.cwd())), [{ option: '--ref', ref: options.ref }], options.patch);
       const outcome = await checkTree({
         ...(options.src ? { src: options.src } : {}),
         ref: options.ref,
         patches: options.patch,
-        ...sharedRequest(options),
+        ...request,
         ...(options.expect ? { expect: options.expect } : {}),
       });
       const last = outcome.results.at(-1);
@@ -70,15 +73,7 @@ export function addBisectCommands(program: Command, parsers: SharedParsers): voi
       process.stdout.write(renderCheck(outcome));
       if (options.json) await writeFile(options.json, `${JSON.stringify(outcome, null, 2)}\n`);
       process.exitCode = outcome.exitCode;
-    } catch (error) {
-      // Not the commit's fault: tell git bisect to stop rather than blame it.
-      const code = checkExitCode(error);
-      if (!(error instanceof HarnessError)) throw error;
-      writeHarnessError(error);
-      process.stderr.write(`iommu-harness: exit ${code}: git bisect run stops here\n`);
-      process.exitCode = code;
-    }
-  });
+    });
 
   addRunOptions(
     program
@@ -89,12 +84,16 @@ export function addBisectCommands(program: Command, parsers: SharedParsers): voi
       .requiredOption('--bad <rev>', 'a later commit with it'),
     parsers,
   ).action(async (options) => {
+    const request = await checkedRequest(options, options.src, [
+      { option: '--good', ref: options.good },
+      { option: '--bad', ref: options.bad },
+    ], []);
     const result = await bisectKernel({
       src: options.src,
       good: options.good,
       bad: options.bad,
       patches: [],
-      ...sharedRequest(options),
+      ...request,
       onStep: (step) => process.stdout.write(renderStep(step)),
     });
     process.stdout.write(renderBisect(result));
@@ -103,7 +102,23 @@ export function addBisectCommands(program: Command, parsers: SharedParsers): voi
   });
 }
 
-/** The options `check` and `bisect` share, as the request both take. */
+/** The options `check` and `bisect` share, checked before any work (the cache included), as the request both take. */
+async function checkedRequest(options: Record<string, unknown>, src: string, refs: { option: string; ref: string }[], patches: string[]) {
+  const request = sharedRequest(options);
+  await checkRunOptions({
+    src,
+    refs,
+    patches,
+    kconfigs: request.kconfigs,
+    knownIssues: request.knownIssuesFile,
+    json: options.json as string | undefined,
+    iommus: request.iommus,
+    scenarios: request.scenarios,
+  });
+  await prepareCache(cacheLayout());
+  return request;
+}
+
 function sharedRequest(options: Record<string, unknown>) {
   return {
     kconfigs: options.kconfig as string[],

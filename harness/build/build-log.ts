@@ -13,3 +13,29 @@ export function buildProgressTarget(line: string): string | undefined {
   const match = /^\s{2}([A-Z][A-Z0-9_]*)\s+(\S+)/.exec(line);
   return match ? `${match[1]} ${match[2]}` : undefined;
 }
+
+/** Why a failed build is the machine's fault and not the code's, when its log says so. */
+export interface BuildTrouble {
+  kind: 'host' | 'prerequisite';
+  reason: string;
+}
+
+/**
+ * A build that failed for want of disk, memory or a program says so in its
+ * log. Judged as the commit's build failure it would make `git bisect` skip
+ * every commit on a full disk and never stop.
+ */
+export function buildTrouble(log: string): BuildTrouble | undefined {
+  if (/No space left on device/.test(log)) return { kind: 'host', reason: 'no space left on device' };
+  if (/Disk quota exceeded/.test(log)) return { kind: 'host', reason: 'disk quota exceeded' };
+  if (/Read-only file system/.test(log)) return { kind: 'host', reason: 'read-only file system' };
+  if (/fatal error: Killed signal terminated program|virtual memory exhausted|Cannot allocate memory/.test(log)) return { kind: 'host', reason: 'out of memory' };
+  // `/bin/sh: 1: flex: not found`, `make[2]: bison: No such file or directory` (make running a program it cannot find).
+  const program =
+    /^(?:\/bin\/)?(?:ba|da)?sh: (?:(?:line )?\d+: )?([\w.+-]+): (?:command )?not found$/m.exec(log)?.[1] ??
+    /^make(?:\[\d+\])?: ([\w.+-]+): No such file or directory$/m.exec(log)?.[1];
+  if (program) return { kind: 'prerequisite', reason: `the build needs ${program}, which is not installed` };
+  const install = /please install ([\w.+-]+)/i.exec(log)?.[1];
+  if (install) return { kind: 'prerequisite', reason: `the build needs ${install}, which is not installed` };
+  return undefined;
+}

@@ -3,12 +3,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { contentKey, type CacheLayout } from '../cache.ts';
+import { contentKey, prepareCache, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import type { Progress } from '../log.ts';
 import { withLock } from '../lock.ts';
 import { ensureDebianSource } from '../source/debian-source.ts';
-import { prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
+import { checkGitTree, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
 import { ConfigSyntaxError, mergeFragments, renderConfig, type ConfigFragment } from './kconfig.ts';
 import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
 
@@ -71,6 +71,8 @@ export async function loadFragments(extra: string[]): Promise<ConfigFragment[]> 
 }
 
 export async function obtainKernel(layout: CacheLayout, request: KernelRequest, progress: Progress): Promise<ObtainedKernel> {
+  await prepareCache(layout);
+  if (request.src) await checkGitTree(request.src);
   const repo = request.src ? path.resolve(request.src) : await ensureDebianSource(layout, progress);
   const baseCommit = await resolveCommit(repo, request.ref ?? 'HEAD');
   let requested;
@@ -100,15 +102,15 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     return { artifacts: cached, source, buildSeconds: 0 };
   }
   const worktree = worktreeFor(layout, repo);
-  return withLock(layout.locks, path.basename(worktree), 120 * 60_000, async () => {
+  return withLock(layout.locks, path.basename(worktree), 120 * 60_000, async (lockLost) => {
     const raced = await cachedKernel(layout, key);
     if (raced) return { artifacts: raced, source, buildSeconds: 0 };
-    const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress });
+    const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress, cancelSignal: lockLost });
     // One build directory per worktree and config: patch variants of one
     // config rebuild incrementally, and switching profiles (kmemleak, KASAN)
     // does not throw away the other profiles' objects.
     const buildDir = path.join(layout.builds, `${path.basename(worktree)}-${contentKey(renderConfig(requested)).slice(0, 8)}`);
-    const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress });
+    const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress, cancelSignal: lockLost });
     progress.step(`built ${outcome.artifacts.release} in ${outcome.seconds.toFixed(0)} s`);
     return { artifacts: outcome.artifacts, source, buildSeconds: outcome.seconds };
   });

@@ -10,10 +10,11 @@ import { execa } from 'execa';
 import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
 import { git } from '../source/git.ts';
 import { register, removeQuietly } from '../machine/reaper.ts';
-import { HarnessError } from '../errors.ts';
+import { describeError, HarnessError } from '../errors.ts';
 import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
-import { firstBuildErrors, buildProgressTarget } from './build-log.ts';
+import { buildEnv } from '../child-env.ts';
+import { buildTrouble, firstBuildErrors, buildProgressTarget } from './build-log.ts';
 import { applyOptions, droppedOptions, renderConfig, type ConfigMap } from './kconfig.ts';
 
 export interface KernelArtifacts {
@@ -38,6 +39,8 @@ export interface BuildRequest {
   requested: ConfigMap;
   progress: Progress;
   jobs?: number;
+  /** Stops make (and git) when the lock on the build directory is lost. */
+  cancelSignal?: AbortSignal;
 }
 
 export interface BuildOutcome {
@@ -77,7 +80,7 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
   const log = path.join(buildDir, 'build.log');
   await writeFile(log, '');
   const started = Date.now();
-  const make = (args: string[], timeoutMs: number) => runMake(worktree, buildDir, args, log, progress, timeoutMs);
+  const make = (args: string[], timeoutMs: number) => runMake({ worktree, buildDir, args, log, progress, timeoutMs, ...(request.cancelSignal ? { cancelSignal: request.cancelSignal } : {}) });
 
   const configPath = path.join(buildDir, '.config');
   // Configuring costs ~20 s of every incremental build. It is skipped when
@@ -144,14 +147,18 @@ async function kconfigInputs(worktree: string): Promise<string> {
   return listed.stdout;
 }
 
-async function runMake(
-  worktree: string,
-  buildDir: string,
-  args: string[],
-  log: string,
-  progress: Progress,
-  timeoutMs: number,
-): Promise<void> {
+interface MakeCall {
+  worktree: string;
+  buildDir: string;
+  args: string[];
+  log: string;
+  progress: Progress;
+  timeoutMs: number;
+  cancelSignal?: AbortSignal;
+}
+
+export async function runMake(call: MakeCall): Promise<void> {
+  const { worktree, buildDir, args, log, progress, timeoutMs } = call;
   const compiler = (await hasCcache()) ? ['CC=ccache gcc'] : [];
   const child = execa('make', ['-C', worktree, `O=${buildDir}`, 'ARCH=x86_64', ...compiler, ...args], {
     all: true,
@@ -159,9 +166,16 @@ async function runMake(
     reject: false,
     stdin: 'ignore',
     timeout: timeoutMs,
-    env: { KBUILD_BUILD_USER: 'iommu-harness', KBUILD_BUILD_HOST: 'localhost' },
+    ...(call.cancelSignal ? { cancelSignal: call.cancelSignal } : {}),
+    // What the user's shell exports (KCFLAGS, CROSS_COMPILE, KCONFIG_CONFIG...) would change the kernel behind its cache key.
+    extendEnv: false,
+    env: buildEnv({ KBUILD_BUILD_USER: 'iommu-harness', KBUILD_BUILD_HOST: 'localhost' }),
   });
   const logStream = createWriteStream(log, { flags: 'a' });
+  const logWritten = new Promise<void>((resolve, reject) => {
+    logStream.on('error', reject);
+    logStream.on('finish', resolve);
+  });
   if (child.all) {
     for await (const line of readline.createInterface({ input: child.all })) {
       logStream.write(`${line}\n`);
@@ -170,19 +184,30 @@ async function runMake(
     }
   }
   const result = await child;
-  await new Promise((resolve) => logStream.end(resolve));
+  logStream.end();
+  // The log itself may not fit on a full disk: that is the machine's failure, said as such.
+  await logWritten.catch((error: unknown) => {
+    throw new HarnessError('host', `cannot write the build log ${log}: ${describeError(error)}`, { logPath: log });
+  });
+  if (result.exitCode === undefined && (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    throw new HarnessError('prerequisite', 'make is not installed: apt-get install make');
+  }
+  if (result.isCanceled) throw new HarnessError('setup', `make ${args.join(' ')} was stopped: the lock on the build directory was lost`, { logPath: log });
   if (result.timedOut) {
     throw new HarnessError('build', `make ${args.join(' ')} timed out after ${timeoutMs / 60_000} min`, { logPath: log });
   }
   if (result.exitCode !== 0) {
-    const excerpt = firstBuildErrors(await readFile(log, 'utf8'));
+    const text = await readFile(log, 'utf8');
+    const excerpt = firstBuildErrors(text);
+    const trouble = buildTrouble(text);
+    if (trouble) throw new HarnessError(trouble.kind, `make ${args.join(' ')} failed: ${trouble.reason}`, { logPath: log, excerpt });
     throw new HarnessError('build', `make ${args.join(' ')} failed: ${excerpt[0]?.trim() ?? 'no output'}`, { logPath: log, excerpt });
   }
 }
 
 let ccache: Promise<boolean> | undefined;
 function hasCcache(): Promise<boolean> {
-  ccache ??= execa('ccache', ['--version'], { reject: false }).then(
+  ccache ??= execa('ccache', ['--version'], { reject: false, extendEnv: false, env: buildEnv() }).then(
     (result) => result.exitCode === 0,
     () => false,
   );

@@ -2,11 +2,13 @@
 // the result into output and an exit code; failures end in one line with the
 // cause, the log that shows it, and the exit code of their kind.
 import { readFile, writeFile } from 'node:fs/promises';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { ExitCode, HarnessError } from '../errors.ts';
 import { createProgress } from '../log.ts';
 import { installReaper } from '../machine/reaper.ts';
-import { iommuModels, type IommuModel } from '../machine/topology.ts';
+import { iommuModels } from '../machine/topology.ts';
+import { cacheLayout, prepareCache } from '../cache.ts';
+import { checkExitCode } from '../bisect/check.ts';
 import { parseKernelLog, accountGroups } from '../oracle/index.ts';
 import { exitCodeOf } from '../report/exit-code.ts';
 import { toResultReport } from '../report/verdict.ts';
@@ -16,32 +18,26 @@ import { scenarios, selectScenarios } from '../../scenarios/index.ts';
 import { renderChecks, runChecks } from './doctor.ts';
 import { profileFragment } from '../build/index.ts';
 import { setup } from './setup.ts';
-import { writeHarnessError } from './report-error.ts';
+import { writeFailure } from './report-error.ts';
+import { checkRunOptions, parseIommus, parsePositive } from './options.ts';
 import { addNightlyCommands } from '../nightly/commands.ts';
 import { addBisectCommands } from '../bisect/commands.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-function parseIommus(value: string): IommuModel[] {
-  const models = value.split(',').map((model) => model.trim());
-  for (const model of models) {
-    if (!iommuModels.includes(model as IommuModel)) throw new InvalidArgumentError(`unknown vIOMMU "${model}" (known: ${iommuModels.join(', ')})`);
-  }
-  return models as IommuModel[];
-}
-
-function parsePositive(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return number;
-}
-
 const program = new Command('iommu-harness')
   .description('Boot a kernel under emulated intel-iommu/virtio-iommu and tell whether IOMMU groups leak or the kernel warns.')
+  .option('--debug', 'print the stack trace of an unexpected error (or set IOMMU_HARNESS_DEBUG=1)')
   .showHelpAfterError()
   .exitOverride((error) => {
     process.exit(error.exitCode === 0 ? ExitCode.clean : ExitCode.usage);
   });
+
+/** The command being run, so a failure gets that command's exit code (`check` speaks git bisect's). */
+let running: string | undefined;
+program.hook('preAction', (_program, action) => {
+  running = action.name();
+});
 
 program
   .command('run')
@@ -59,13 +55,26 @@ program
   .option('--json <file>', 'write the result as JSON')
   .option('--quiet', 'print only the table')
   .action(async (options) => {
+    const kconfigs = [await profileFragment(options.profile), ...options.kconfig];
+    const selected = selectScenarios(options.scenario);
+    await checkRunOptions({
+      ...(options.src ? { src: options.src } : {}),
+      refs: [{ option: '--ref', ref: options.ref }],
+      patches: options.patch,
+      kconfigs: options.kconfig,
+      knownIssues: options.knownIssues,
+      json: options.json,
+      iommus: options.iommu,
+      scenarios: selected,
+    });
+    await prepareCache(cacheLayout());
     const result = await runHarness({
       src: options.src,
       ref: options.ref,
       patches: options.patch,
-      kconfigs: [await profileFragment(options.profile), ...options.kconfig],
+      kconfigs,
       iommus: options.iommu,
-      scenarios: selectScenarios(options.scenario),
+      scenarios: selected,
       accel: options.accel,
       knownIssuesFile: options.knownIssues,
       cycles: options.cycles,
@@ -127,7 +136,8 @@ program
   .action(async () => {
     const checks = await runChecks();
     process.stdout.write(renderChecks(checks));
-    process.exitCode = checks.some((check) => check.required && !check.ok) ? ExitCode.infrastructure : ExitCode.clean;
+    // A missing prerequisite is the user's to install: exit 2, as a run that lacks it.
+    process.exitCode = checks.some((check) => check.required && !check.ok) ? ExitCode.usage : ExitCode.clean;
   });
 
 program
@@ -136,17 +146,34 @@ program
   .action(setup);
 
 addNightlyCommands(program);
-addBisectCommands(program, { parseIommus, collect });
+addBisectCommands(program, { parseIommus, parsePositive, collect });
 
 installReaper((signal) => process.stderr.write(`\niommu-harness: interrupted by ${signal}; QEMU stopped\n`));
+
+/**
+ * Every failure ends here: one line with its cause and log, and the exit code
+ * of its kind. Anything that is not a HarnessError is the harness's own
+ * failure (exit 3; for `check`, 128 so git bisect stops instead of blaming
+ * the commit), never 1, which means findings.
+ */
+function fail(error: unknown): void {
+  const check = running === 'check';
+  const code = check ? checkExitCode(error) : error instanceof HarnessError ? error.exitCode : ExitCode.infrastructure;
+  writeFailure(error, Boolean(program.opts().debug) || process.env.IOMMU_HARNESS_DEBUG === '1');
+  if (check && code !== ExitCode.interrupted) process.stderr.write(`iommu-harness: exit ${code}: not the commit's fault; git bisect run stops here\n`);
+  process.exitCode = code;
+}
+
+// Errors thrown outside the awaited chain (a timer, a stream) end the same way, not in node's exit 1.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => {
+    fail(error);
+    process.exit();
+  });
+}
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof HarnessError) {
-    writeHarnessError(error);
-    process.exitCode = error.exitCode;
-  } else {
-    throw error;
-  }
+  fail(error);
 }

@@ -1,12 +1,13 @@
 // The guest's C helpers, compiled against the built tree's own uapi headers
 // (Debian 12's are 6.1 and lack linux/iommufd.h) and linked statically, so the
 // guest needs no C library for them.
-import { readFile, rename } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
-import { HarnessError } from '../errors.ts';
+import { buildEnv } from '../child-env.ts';
+import { HarnessError, hostTrouble } from '../errors.ts';
 import { exists } from '../files.ts';
 
 export const guestSourceDir = fileURLToPath(new URL('../../images/guest/', import.meta.url));
@@ -27,9 +28,16 @@ export async function compileGuestHelper(layout: CacheLayout, name: GuestHelper,
   const result = await execa(
     'gcc',
     ['-static', '-O2', '-Wall', '-Wextra', '-Werror', `-I${path.join(headersDir, 'include')}`, '-o', partial, source],
-    { reject: false, timeout: 120_000 },
+    // CPATH, C_INCLUDE_PATH, GCC_EXEC_PREFIX... would change the helper behind its cache key.
+    { reject: false, timeout: 120_000, extendEnv: false, env: buildEnv() },
   );
+  if (result.exitCode === undefined && (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    throw new HarnessError('prerequisite', 'gcc is not installed: apt-get install gcc');
+  }
   if (result.exitCode !== 0) {
+    await rm(partial, { force: true });
+    const trouble = hostTrouble(result.stderr);
+    if (trouble) throw new HarnessError('host', `guest helper ${name} could not be compiled: ${trouble}`, { excerpt: result.stderr.split('\n').slice(0, 8) });
     throw new HarnessError('image', `guest helper ${name} does not compile: ${result.stderr.split('\n')[0]}`, {
       logPath: source,
       excerpt: result.stderr.split('\n').slice(0, 8),

@@ -1,12 +1,13 @@
 // The guest: busybox, dropbear with the libraries it links, the harness's
 // keys and C helpers, and /init. Written as a gzip'd newc archive and cached by
 // the archive's content, so an unchanged guest is never rebuilt.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
+import { contentKey, ensureDir, privateDirMode, type CacheLayout } from '../cache.ts';
+import { buildEnv } from '../child-env.ts';
 import { HarnessError } from '../errors.ts';
 import { exists } from '../files.ts';
 import { parentDirs, writeCpio, type CpioEntry } from './cpio.ts';
@@ -33,7 +34,7 @@ export function parseLdd(output: string): string[] {
 }
 
 export async function buildGuestImage(layout: CacheLayout, keys: HarnessKeys, headersDir: string): Promise<GuestImage> {
-  const ldd = await execa('ldd', [dropbear], { reject: false });
+  const ldd = await execa('ldd', [dropbear], { reject: false, extendEnv: false, env: buildEnv() });
   if (ldd.exitCode !== 0) throw new HarnessError('image', `cannot list dropbear's libraries (ldd ${dropbear}): ${ldd.stderr.trim()}`);
 
   const files: { path: string; source?: string; data?: Buffer; mode: number }[] = [
@@ -63,14 +64,30 @@ export async function buildGuestImage(layout: CacheLayout, keys: HarnessKeys, he
     entries.push({ type: 'file', path: file.path, data, mode: file.mode });
   }
 
-  const archive = writeCpio(entries);
+  return storeImage(layout, writeCpio(entries));
+}
+
+/**
+ * Writes the gzip'd archive under its content key unless it is there. The
+ * archive carries the guest's private host key: the file is the user's alone
+ * (0600) in a folder that is too (0700), and one an older version wrote
+ * world-readable is made private when it is reused.
+ */
+export async function storeImage(layout: CacheLayout, archive: Buffer): Promise<GuestImage> {
   const key = contentKey(archive);
   const dir = await ensureDir(layout.images);
+  await chmod(dir, privateDirMode);
   const image = path.join(dir, `initramfs-${key}.cpio.gz`);
-  if (!(await exists(image))) {
+  if (await exists(image)) {
+    await chmod(image, 0o600);
+  } else {
     const partial = `${image}.tmp-${process.pid}`;
-    await writeFile(partial, gzipSync(archive, { level: 6 }));
-    await rename(partial, image);
+    try {
+      await writeFile(partial, gzipSync(archive, { level: 6 }), { mode: 0o600 });
+      await rename(partial, image);
+    } finally {
+      await rm(partial, { force: true });
+    }
   }
   return { path: image, key };
 }

@@ -1,7 +1,7 @@
 // Keys are made once per installation, never shipped: the client key lets the
 // harness into its guests, and the guest's host key is pinned so the harness
 // knows it talks to its own guest and not to whatever answers on the port.
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import ssh2 from 'ssh2';
@@ -24,26 +24,10 @@ export interface HarnessKeys {
 export async function ensureKeys(layout: CacheLayout): Promise<HarnessKeys> {
   const dir = await ensureDir(layout.keys);
   await chmod(dir, 0o700);
-  const files = {
-    clientPrivate: path.join(dir, 'client_ed25519'),
-    clientPublic: path.join(dir, 'client_ed25519.pub'),
-    host: path.join(dir, 'host_ed25519.dropbear'),
-    hostPublic: path.join(dir, 'host_ed25519.pub'),
-  };
-  if (!(await exists(files.hostPublic))) {
+  const files = keyFiles(dir);
+  if (!(await complete(files))) {
     await withLock(layout.locks, 'keys', 60_000, async () => {
-      if (await exists(files.hostPublic)) return;
-      const client = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'iommu-harness' });
-      await writeFile(files.clientPrivate, client.private, { mode: 0o600 });
-      await writeFile(files.clientPublic, `${client.public}\n`, { mode: 0o600 });
-      const made = await execa('dropbearkey', ['-t', 'ed25519', '-f', files.host], { reject: false });
-      if (made.exitCode !== 0) throw new HarnessError('setup', `dropbearkey failed: ${made.stderr.trim()}`);
-      await chmod(files.host, 0o600);
-      const shown = await execa('dropbearkey', ['-y', '-f', files.host], { reject: false });
-      const publicLine = shown.stdout.split('\n').find((line) => line.startsWith('ssh-ed25519 '));
-      if (!publicLine) throw new HarnessError('setup', 'dropbearkey -y printed no ssh-ed25519 public key');
-      // Written last: its presence means the set is complete.
-      await writeFile(files.hostPublic, `${publicLine}\n`, { mode: 0o600 });
+      if (!(await complete(files))) await makeKeys(dir, files);
     });
   }
   const hostPublic = (await readFile(files.hostPublic, 'utf8')).trim();
@@ -53,4 +37,62 @@ export async function ensureKeys(layout: CacheLayout): Promise<HarnessKeys> {
     hostKeyDropbear: files.host,
     hostKeyBlob: Buffer.from(hostPublic.split(' ')[1] ?? '', 'base64'),
   };
+}
+
+type KeyFiles = ReturnType<typeof keyFiles>;
+
+/** The key files, in the order they are put in place: the host's public key, which marks a complete set, last. */
+function keyFiles(dir: string) {
+  return {
+    clientPrivate: path.join(dir, 'client_ed25519'),
+    clientPublic: path.join(dir, 'client_ed25519.pub'),
+    host: path.join(dir, 'host_ed25519.dropbear'),
+    hostPublic: path.join(dir, 'host_ed25519.pub'),
+  };
+}
+
+async function complete(files: KeyFiles): Promise<boolean> {
+  for (const file of Object.values(files)) if (!(await exists(file))) return false;
+  return true;
+}
+
+/**
+ * Makes a whole new set in a fresh folder and renames it into place, so an
+ * interruption leaves either the old set, or an incomplete one that the next
+ * run replaces: never a host key that dropbearkey refuses to overwrite, nor a
+ * public key that belongs to another private key. The caller holds the lock.
+ */
+async function makeKeys(dir: string, files: KeyFiles): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (name.startsWith(stagingPrefix)) await rm(path.join(dir, name), { recursive: true, force: true });
+  }
+  // The marker goes first, so a set half renamed is never taken as complete.
+  await rm(files.hostPublic, { force: true });
+  const staging = await mkdtemp(path.join(dir, stagingPrefix));
+  try {
+    const staged = (file: string) => path.join(staging, path.basename(file));
+    const client = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'iommu-harness' });
+    await writeFile(staged(files.clientPrivate), client.private, { mode: 0o600 });
+    await writeFile(staged(files.clientPublic), `${client.public}\n`, { mode: 0o600 });
+    await dropbearkey(['-t', 'ed25519', '-f', staged(files.host)]);
+    await chmod(staged(files.host), 0o600);
+    const shown = await dropbearkey(['-y', '-f', staged(files.host)]);
+    const publicLine = shown.split('\n').find((line) => line.startsWith('ssh-ed25519 '));
+    if (!publicLine) throw new HarnessError('setup', 'dropbearkey -y printed no ssh-ed25519 public key');
+    await writeFile(staged(files.hostPublic), `${publicLine}\n`, { mode: 0o600 });
+    for (const file of Object.values(files)) await rename(staged(file), file);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+const stagingPrefix = 'staging-';
+
+async function dropbearkey(args: string[]): Promise<string> {
+  const result = await execa('dropbearkey', args, { reject: false, timeout: 60_000 });
+  if (result.exitCode === undefined && (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    throw new HarnessError('prerequisite', 'dropbearkey is not installed: apt-get install dropbear-bin');
+  }
+  if (result.exitCode !== 0) throw new HarnessError('setup', `dropbearkey ${args.join(' ')} failed: ${(result.stderr || result.shortMessage || 'no output').trim().split('\n')[0] ?? ''}`);
+  return result.stdout;
 }

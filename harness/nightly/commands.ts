@@ -2,12 +2,14 @@
 // only registers them.
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { cacheRoot } from '../cache.ts';
+import { cacheLayout, cacheRoot, prepareCache } from '../cache.ts';
+import { checkOutputDir, checkReadable } from '../cli/options.ts';
+import { HarnessError } from '../errors.ts';
 import { createProgress } from '../log.ts';
 import { parseShard, type Shard } from './matrix.ts';
 import { mergeNightReports } from './merge-reports.ts';
 import type { Night } from './night.ts';
-import { loadPlan, runNightly, type NightlyOutcome } from './runner.ts';
+import { loadBaseline, loadPlan, planUnits, runNightly, type NightlyOutcome } from './runner.ts';
 
 function shardOption(value: string): Shard {
   try {
@@ -57,10 +59,17 @@ export function addNightlyCommands(program: Command): void {
     .option('--known-issues <file>', "known-issues file (default: the plan's, else scenarios/known-issues.txt)")
     .option('--quiet', 'print only the summary')
     .action(async (options) => {
+      // Everything a night needs is checked before it starts: a typo must not surface after hours of runs.
       const plan = await loadPlan(options.plan);
+      if (planUnits(plan).length === 0) throw new HarnessError('usage', `plan ${options.plan}: no scenario of the plan runs on its vIOMMUs (${plan.iommus.join(', ')})`);
+      const dir = options.out ?? defaultNightDir();
+      if (options.out) await checkOutputDir(options.out, '--out');
+      if (options.knownIssues) await checkReadable([options.knownIssues], '--known-issues');
+      if (options.baseline) await loadBaseline(dir, options.baseline);
+      await prepareCache(cacheLayout());
       const outcome = await runNightly({
         plan,
-        dir: options.out ?? defaultNightDir(),
+        dir,
         ...(options.shard ? { shard: options.shard } : {}),
         resume: Boolean(options.resume),
         ...(options.baseline ? { baseline: options.baseline } : {}),
@@ -78,6 +87,7 @@ export function addNightlyCommands(program: Command): void {
     .requiredOption('--out <dir>', "the merged night's folder")
     .option('--baseline <file>', 'a night.json to compare against (default: the latest earlier night next to --out)')
     .action(async (shards: string[], options) => {
+      await checkOutputDir(options.out, '--out');
       const outcome = await mergeNightReports({ shards, out: options.out, ...(options.baseline ? { baseline: options.baseline } : {}) });
       process.stdout.write(renderNightSummary(outcome));
       process.exitCode = outcome.night.exitCode;

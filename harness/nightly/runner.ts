@@ -5,7 +5,7 @@ import { copyFile, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { builtinProfiles } from '../build/index.ts';
 import { cacheLayout, ensureDir } from '../cache.ts';
-import { HarnessError } from '../errors.ts';
+import { describeError, HarnessError } from '../errors.ts';
 import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
 import { reapAll } from '../machine/reaper.ts';
@@ -76,6 +76,8 @@ export async function runNightly(request: NightlyRequest): Promise<NightlyOutcom
   const selected = request.shard ? selectShard(all, request.shard) : all;
   progress.step(`night ${path.basename(dir)}: ${selected.length} of ${all.length} run(s)${request.shard ? ` (shard ${request.shard.index}/${request.shard.count})` : ''} in ${dir}`);
 
+  // A bad --baseline is said before the night, not after it.
+  const baseline = await loadBaseline(dir, request.baseline);
   await ensureDir(dir);
   const planFile = path.join(dir, nightFiles.plan);
   const done = new Map<string, NightRun>();
@@ -116,7 +118,6 @@ export async function runNightly(request: NightlyRequest): Promise<NightlyOutcom
     }
   }
 
-  const baseline = await loadBaseline(dir, request.baseline);
   const night = assembleNight({
     name: path.basename(dir),
     plan,
@@ -187,8 +188,8 @@ async function prepareBuild(dir: string, kernel: PlanKernel, profile: PlanProfil
       config: relative(path.join(folder, 'config')),
       ...(buildLog ? { buildLog: relative(buildLog) } : {}),
     };
-  } catch (error) {
-    if (!(error instanceof HarnessError)) throw error;
+  } catch (caught) {
+    const error = failureOf(caught);
     // The log that shows a failed build (or patch) goes with the night.
     let log: string | undefined;
     if (error.logPath && (await exists(error.logPath))) {
@@ -249,8 +250,8 @@ async function runUnit(
       results = first.runs;
     }
   } catch (caught) {
-    if (!(caught instanceof HarnessError)) throw caught;
-    error = { kind: caught.kind, message: caught.message, ...(caught.logPath ? { log: caught.logPath } : {}) };
+    const failure = failureOf(caught);
+    error = { kind: failure.kind, message: failure.message, ...(failure.logPath ? { log: failure.logPath } : {}) };
   } finally {
     clearTimeout(timer);
   }
@@ -273,6 +274,16 @@ async function runUnit(
     results: relativeResults,
     logs: { ...(consoleLog ? { console: consoleLog } : {}), ...(dmesg ? { dmesg } : {}), ...buildLogs(build) },
   };
+}
+
+/**
+ * Any error as a night records it. One that is not a HarnessError (a bug, a
+ * full disk under a write) is the cell's error of kind `unexpected`: it never
+ * ends the night without its night.json and JUnit.
+ */
+export function failureOf(error: unknown): { kind: string; message: string; excerpt: string[]; logPath?: string } {
+  if (error instanceof HarnessError) return { kind: error.kind, message: error.message, excerpt: error.excerpt, ...(error.logPath ? { logPath: error.logPath } : {}) };
+  return { kind: 'unexpected', message: describeError(error), excerpt: [] };
 }
 
 function worstVerdict(results: ScenarioRun[]): NightRun['verdict'] {

@@ -3,6 +3,7 @@
 // in it) each becomes file:line through nm and addr2line, run once per run.
 // Parsing is pure; the two tool calls are the only I/O.
 import { execa } from 'execa';
+import { describeError } from '../errors.ts';
 import type { ResultReport, ScenarioRun } from './result.ts';
 
 export interface FrameRef {
@@ -73,16 +74,41 @@ export function parseAddr2line(output: string): Map<bigint, string> {
 }
 
 /** Whether vmlinux carries line tables: without them addr2line can only say `??`. */
-export async function hasLineInfo(vmlinux: string): Promise<boolean> {
-  const result = await execa('readelf', ['-S', '--wide', vmlinux], { reject: false, timeout: 60_000 });
-  return result.exitCode === 0 && result.stdout.includes('.debug_line');
+async function hasLineInfo(vmlinux: string): Promise<boolean> {
+  return (await binutils('readelf', ['-S', '--wide', vmlinux])).includes('.debug_line');
 }
 
-/** Adds `frames` with file:line to every report of the runs. */
+/**
+ * Adds `frames` with file:line to every report of the runs. Best effort: file:line
+ * is a convenience on top of a finding, so a missing or failing nm/addr2line
+ * (or an unreadable vmlinux) leaves the reports as they are, with a note on
+ * each run that has reports, and never fails the run.
+ */
 export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string): Promise<void> {
-  const reports: ResultReport[] = runs.flatMap((run) => run.reports);
-  if (reports.length === 0 || !(await hasLineInfo(vmlinux))) return;
-  const symbols = parseNm((await execa('nm', [vmlinux], { timeout: 120_000 })).stdout);
+  const withReports = runs.filter((run) => run.reports.length > 0);
+  if (withReports.length === 0) return;
+  try {
+    if (!(await hasLineInfo(vmlinux))) return;
+    await symbolizeReports(withReports.flatMap((run) => run.reports), vmlinux);
+  } catch (error) {
+    const note = `report frames not symbolized to file:line: ${error instanceof SymbolizeError ? error.message : describeError(error)}`;
+    for (const run of withReports) run.notes.push(note);
+  }
+}
+
+class SymbolizeError extends Error {}
+
+/** Runs a binutils tool; a failure is a SymbolizeError naming it. */
+async function binutils(tool: string, args: string[]): Promise<string> {
+  const result = await execa(tool, args, { reject: false, timeout: 120_000, maxBuffer: 512 * 1024 * 1024 });
+  if (result.exitCode !== 0) {
+    throw new SymbolizeError(`${tool} failed: ${(result.stderr || result.shortMessage || 'no output').split('\n')[0]}`);
+  }
+  return result.stdout;
+}
+
+async function symbolizeReports(reports: ResultReport[], vmlinux: string): Promise<void> {
+  const symbols = parseNm(await binutils('nm', [vmlinux]));
   const perReport = reports.map((report) => framesOf(report.text));
   const addresses = new Set<bigint>();
   for (const frames of perReport) {
@@ -93,7 +119,7 @@ export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string): Promi
     }
   }
   const hex = [...addresses].map((address) => `0x${address.toString(16)}`);
-  const output = hex.length ? (await execa('addr2line', ['-e', vmlinux, '-a', '-f', '-i', ...hex], { timeout: 120_000 })).stdout : '';
+  const output = hex.length ? await binutils('addr2line', ['-e', vmlinux, '-a', '-f', '-i', ...hex]) : '';
   const locations = parseAddr2line(output);
   reports.forEach((report, index) => {
     report.frames = (perReport[index] ?? []).map((frame) => {

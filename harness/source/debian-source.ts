@@ -4,7 +4,8 @@ import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
-import { HarnessError } from '../errors.ts';
+import { buildEnv } from '../child-env.ts';
+import { HarnessError, hostTrouble } from '../errors.ts';
 import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
 import { withLock } from '../lock.ts';
@@ -47,9 +48,10 @@ export async function ensureDebianSource(layout: CacheLayout, progress: Progress
     await rm(repo, { recursive: true, force: true });
     await ensureDir(repo);
     // node-tar does not read xz; the system tar does.
-    const unpack = await execa('tar', ['-xJf', tarball, '-C', repo, '--strip-components=1'], { reject: false, timeout: 10 * 60_000 });
+    const unpack = await execa('tar', ['-xJf', tarball, '-C', repo, '--strip-components=1'], { reject: false, timeout: 10 * 60_000, extendEnv: false, env: buildEnv() });
     if (unpack.exitCode !== 0) {
-      throw new HarnessError('setup', `could not unpack ${tarball}: ${unpack.stderr.split('\n')[0]}`);
+      const trouble = hostTrouble(unpack.stderr);
+      throw new HarnessError(trouble ? 'host' : 'setup', `could not unpack ${tarball}: ${trouble ?? unpack.stderr.split('\n')[0]}`);
     }
     const ignorePath = path.join(repo, '.gitignore');
     await writeFile(ignorePath, stripDebianIgnoreBlock(await readFile(ignorePath, 'utf8')));

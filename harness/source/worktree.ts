@@ -2,13 +2,13 @@
 // checkout or index. The worktree lives as long as the cache, so switching
 // between a clean tree and a patched one rewrites only the patched files and
 // the out-of-tree build that follows stays incremental.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
-import { git } from './git.ts';
+import { git, type GitResult } from './git.ts';
 import { detectPatchFormat, failingFile } from './patch.ts';
 
 export interface PreparedTree {
@@ -36,38 +36,76 @@ export async function resolveCommit(repo: string, ref: string): Promise<string> 
   return result.stdout.trim();
 }
 
-/** Checks out `ref` of `repo` in the harness's worktree and applies `patches` in order. */
+/** A usage error naming `option` unless `dir` is a git tree: asked before any commit is looked up in it. */
+export async function checkGitTree(dir: string, option = '--src'): Promise<void> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info) throw new HarnessError('usage', `${option} ${dir}: no such folder`);
+  if (!info.isDirectory()) throw new HarnessError('usage', `${option} ${dir} is not a folder`);
+  const isRepo = await git(dir, ['rev-parse', '--git-dir'], { allowFailure: true });
+  if (isRepo.exitCode !== 0) throw new HarnessError('usage', `${option} ${dir} is not a git tree`);
+}
+
+/** Checks out `ref` of `repo` in the harness's worktree and applies `patches` in order. Callers hold the worktree's lock. */
 export async function prepareTree(
   layout: CacheLayout,
-  options: { repo: string; ref: string; patches: string[]; progress: Progress },
+  options: { repo: string; ref: string; patches: string[]; progress: Progress; cancelSignal?: AbortSignal },
 ): Promise<PreparedTree> {
   const { repo, patches, progress } = options;
-  const isRepo = await git(repo, ['rev-parse', '--git-dir'], { allowFailure: true });
-  if (isRepo.exitCode !== 0) throw new HarnessError('usage', `--src ${repo} is not a git tree`);
+  await checkGitTree(repo);
   const baseCommit = await resolveCommit(repo, options.ref);
   const worktree = worktreeFor(layout, repo);
   await ensureDir(layout.worktrees);
+  const run = (dir: string, args: string[], flags: { allowFailure?: boolean } = {}) =>
+    git(dir, args, { ...flags, ...(options.cancelSignal ? { cancelSignal: options.cancelSignal } : {}) });
 
-  if (!(await exists(path.join(worktree, '.git')))) {
-    progress.step(`creating the harness's worktree of ${repo} at ${worktree} (once)`);
-    // Remove stale registrations, e.g. after the cache was deleted by hand.
-    await git(repo, ['worktree', 'prune']);
-    await git(repo, ['worktree', 'add', '--detach', '--force', worktree, baseCommit]);
-  } else {
+  if (await isWorktreeOf(repo, worktree)) {
+    for (const lock of await removeStaleLocks(worktree)) progress.warn(`removed ${lock}, left by an interrupted git in the harness's worktree`);
     // Abort anything a killed run left half done, then move to the base.
-    await git(worktree, ['am', '--abort'], { allowFailure: true });
-    await git(worktree, ['checkout', '--detach', '--force', '-q', baseCommit]);
-    await git(worktree, ['clean', '-fdq']);
+    await run(worktree, ['am', '--abort'], { allowFailure: true });
+    await run(worktree, ['checkout', '--detach', '--force', '-q', baseCommit]);
+    await run(worktree, ['clean', '-fdq']);
+  } else {
+    progress.step(`creating the harness's worktree of ${repo} at ${worktree} (once)`);
+    // What is there is not a usable worktree of repo (a half-made one, or the
+    // cache was moved or deleted by hand). Only this path's registration is
+    // replaced (--force): `git worktree prune` would also drop the user's own
+    // worktrees on unmounted disks.
+    await rm(worktree, { recursive: true, force: true });
+    await run(repo, ['worktree', 'add', '--detach', '--force', worktree, baseCommit]);
   }
 
-  for (const patch of patches) await applyPatch(worktree, patch);
+  for (const patch of patches) await applyPatch(worktree, patch, run);
 
-  const headCommit = (await git(worktree, ['rev-parse', 'HEAD'])).stdout.trim();
-  const treeId = (await git(worktree, ['rev-parse', 'HEAD^{tree}'])).stdout.trim();
+  const headCommit = (await run(worktree, ['rev-parse', 'HEAD'])).stdout.trim();
+  const treeId = (await run(worktree, ['rev-parse', 'HEAD^{tree}'])).stdout.trim();
   return { repo, worktree, baseCommit, headCommit, treeId, patches: patches.map((patch) => path.resolve(patch)) };
 }
 
-async function applyPatch(worktree: string, patch: string): Promise<void> {
+/** Whether `worktree` is a working worktree registered in `repo` (same object store). */
+async function isWorktreeOf(repo: string, worktree: string): Promise<boolean> {
+  if (!(await exists(path.join(worktree, '.git')))) return false;
+  const commonDir = async (dir: string) => {
+    const result = await git(dir, ['rev-parse', '--path-format=absolute', '--git-common-dir'], { allowFailure: true });
+    return result.exitCode === 0 ? result.stdout.trim() : undefined;
+  };
+  const own = await commonDir(worktree);
+  return own !== undefined && own === (await commonDir(repo));
+}
+
+/**
+ * Lock files (index.lock, HEAD.lock, ORIG_HEAD.lock...) in the worktree's own
+ * git folder that a killed git left behind; every later checkout would fail on
+ * them. The caller holds the harness's lock on this worktree, so no live
+ * harness process is using them. Returns the removed files.
+ */
+export async function removeStaleLocks(worktree: string): Promise<string[]> {
+  const gitDir = (await git(worktree, ['rev-parse', '--absolute-git-dir'])).stdout.trim();
+  const locks = (await readdir(gitDir).catch(() => [] as string[])).filter((name) => name.endsWith('.lock')).map((name) => path.join(gitDir, name));
+  for (const lock of locks) await rm(lock, { force: true, recursive: true });
+  return locks;
+}
+
+async function applyPatch(worktree: string, patch: string, run: (dir: string, args: string[], flags?: { allowFailure?: boolean }) => Promise<GitResult>): Promise<void> {
   const file = path.resolve(patch);
   const text = await readFile(file, 'utf8').catch(() => {
     throw new HarnessError('usage', `cannot read patch ${file}`);
@@ -75,10 +113,10 @@ async function applyPatch(worktree: string, patch: string): Promise<void> {
   const format = detectPatchFormat(text);
   const result =
     format === 'mbox'
-      ? await git(worktree, ['am', '-q', '--keep-cr', file], { allowFailure: true })
-      : await git(worktree, ['apply', '--index', file], { allowFailure: true });
+      ? await run(worktree, ['am', '-q', '--keep-cr', file], { allowFailure: true })
+      : await run(worktree, ['apply', '--index', file], { allowFailure: true });
   if (result.exitCode !== 0) {
-    if (format === 'mbox') await git(worktree, ['am', '--abort'], { allowFailure: true });
+    if (format === 'mbox') await run(worktree, ['am', '--abort'], { allowFailure: true });
     const output = `${result.stderr}\n${result.stdout}`;
     const where = failingFile(output);
     throw new HarnessError('patch', `patch ${path.basename(file)} does not apply${where ? ` to ${where}` : ''}`, {
@@ -87,6 +125,6 @@ async function applyPatch(worktree: string, patch: string): Promise<void> {
     });
   }
   if (format === 'diff') {
-    await git(worktree, ['commit', '-q', '--allow-empty', '-m', `iommu-harness: apply ${path.basename(file)}`]);
+    await run(worktree, ['commit', '-q', '--allow-empty', '-m', `iommu-harness: apply ${path.basename(file)}`]);
   }
 }

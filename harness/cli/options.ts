@@ -1,0 +1,109 @@
+// Every option is checked before any work: a typo must not cost a kernel
+// build (or a night) before it is found. Each check ends in a usage error
+// (exit 2) naming the option and the value.
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import { HarnessError } from '../errors.ts';
+import { iommuModels, type IommuModel } from '../machine/topology.ts';
+import { planBoots } from '../scenario/runner.ts';
+import type { Scenario } from '../scenario/scenario.ts';
+import { checkGitTree, resolveCommit } from '../source/worktree.ts';
+
+/** `--iommu intel,virtio`: known models, each once. */
+export function parseIommus(value: string): IommuModel[] {
+  const models = value.split(',').map((model) => model.trim());
+  const seen = new Set<string>();
+  for (const model of models) {
+    if (!iommuModels.includes(model as IommuModel)) throw new InvalidArgumentError(`unknown vIOMMU "${model}" (known: ${iommuModels.join(', ')})`);
+    if (seen.has(model)) throw new InvalidArgumentError(`"${model}" is listed twice`);
+    seen.add(model);
+  }
+  return models as IommuModel[];
+}
+
+/** A whole number of at least 1 (`--cycles`, `--runs`). */
+export function parsePositive(value: string): number {
+  const number = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(number) || number < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return number;
+}
+
+/** At least one selected scenario runs on one selected vIOMMU; otherwise there would be nothing to boot for. */
+export function checkCoverage(iommus: IommuModel[], scenarios: readonly Scenario[]): void {
+  if (planBoots(iommus, scenarios).length > 0) return;
+  const runsOn = scenarios.map((scenario) => `${scenario.name} runs on ${scenario.iommus.join(', ')}`).join('; ');
+  throw new HarnessError('usage', `no selected scenario runs on --iommu ${iommus.join(',')} (${runsOn})`);
+}
+
+/** A file the harness will write at the end (`--json`): its folder must exist and be writable now. */
+export async function checkOutputFile(file: string, option: string): Promise<void> {
+  const target = await stat(file).catch(() => undefined);
+  if (target?.isDirectory()) throw new HarnessError('usage', `${option} ${file} is a folder, not a file`);
+  const dir = path.dirname(path.resolve(file));
+  const parent = await stat(dir).catch(() => undefined);
+  if (!parent) throw new HarnessError('usage', `${option} ${file}: folder ${dir} does not exist`);
+  if (!parent.isDirectory()) throw new HarnessError('usage', `${option} ${file}: ${dir} is not a folder`);
+  if (!(await writable(target ? file : dir))) throw new HarnessError('usage', `${option} ${file}: ${target ? 'the file' : `folder ${dir}`} is not writable`);
+}
+
+/** A folder the harness will create or fill (`--out`): not a file, and its nearest existing ancestor writable. */
+export async function checkOutputDir(dir: string, option: string): Promise<void> {
+  let existing = path.resolve(dir);
+  for (;;) {
+    const info = await stat(existing).catch(() => undefined);
+    if (info) {
+      if (!info.isDirectory()) throw new HarnessError('usage', `${option} ${dir}: ${existing} is not a folder`);
+      if (!(await writable(existing))) throw new HarnessError('usage', `${option} ${dir}: ${existing} is not writable`);
+      return;
+    }
+    existing = path.dirname(existing);
+  }
+}
+
+/** Files the harness reads (`--patch`, `--kconfig`, `--known-issues`, `--plan`): each readable now. */
+export async function checkReadable(files: readonly string[], option: string): Promise<void> {
+  for (const file of files) {
+    const info = await stat(file).catch(() => undefined);
+    if (!info) throw new HarnessError('usage', `${option} ${file}: no such file`);
+    if (info.isDirectory()) throw new HarnessError('usage', `${option} ${file} is a folder, not a file`);
+    if (!(await readable(file))) throw new HarnessError('usage', `${option} ${file} is not readable`);
+  }
+}
+
+/** `--src DIR` is a git tree (said before anything is looked up in it) and `ref` a commit of it. */
+export async function checkSource(src: string | undefined, refs: { option: string; ref: string }[]): Promise<void> {
+  if (src === undefined) return;
+  await checkGitTree(src);
+  for (const { option, ref } of refs) {
+    await resolveCommit(src, ref).catch((error: unknown) => {
+      throw error instanceof HarnessError && error.kind === 'usage' ? new HarnessError('usage', `${option} ${ref} is not a commit in ${src}`) : error;
+    });
+  }
+}
+
+const writable = (file: string) => access(file, constants.W_OK).then(() => true, () => false);
+const readable = (file: string) => access(file, constants.R_OK).then(() => true, () => false);
+
+export interface RunOptionValues {
+  src?: string;
+  /** The revisions of `src` the command will use, with the option that named each. */
+  refs: { option: string; ref: string }[];
+  patches: readonly string[];
+  kconfigs: readonly string[];
+  knownIssues?: string | undefined;
+  json?: string | undefined;
+  iommus: IommuModel[];
+  scenarios: readonly Scenario[];
+}
+
+/** What run, check and bisect share: the cheap checks first, git last. */
+export async function checkRunOptions(values: RunOptionValues): Promise<void> {
+  checkCoverage(values.iommus, values.scenarios);
+  await checkReadable(values.patches, '--patch');
+  await checkReadable(values.kconfigs, '--kconfig');
+  if (values.knownIssues) await checkReadable([values.knownIssues], '--known-issues');
+  if (values.json) await checkOutputFile(values.json, '--json');
+  await checkSource(values.src, values.refs);
+}
