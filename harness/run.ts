@@ -19,6 +19,7 @@ import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/in
 import { overallVerdict, type HarnessResult, type ScenarioRun } from './report/result.ts';
 import { planBoots, runBoot } from './scenario/runner.ts';
 import { symbolizeRuns } from './report/symbolize.ts';
+import { unusedKnownIssues } from './report/verdict.ts';
 import type { Scenario } from './scenario/scenario.ts';
 
 export const defaultKnownIssues = fileURLToPath(new URL('../scenarios/known-issues.txt', import.meta.url));
@@ -113,7 +114,10 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
     verdict: overallVerdict(runs),
     kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release },
     runs,
+    unusedKnownIssues: unusedKnownIssues(known, runs, prepared.kernel.artifacts.release),
     timings: { buildSeconds: prepared.kernel.buildSeconds, bootSeconds, totalSeconds: (Date.now() - started) / 1000 },
+    // Asked again at the end: a silent KVM boot may have moved the run to TCG.
+    accelerator: await chooseAccel(request.accel ?? 'auto').then(({ accel, reason }) => ({ accel, reason })),
   };
 }
 

@@ -38,6 +38,7 @@ function result(...runs: ScenarioRun[]): HarnessResult {
     kernel: { source: 'debian:linux-source-6.12', commit: 'abc', patches: [], release: '6.12.57' },
     runs,
     timings: { buildSeconds: 0, bootSeconds: {}, totalSeconds: 1 },
+    accelerator: { accel: 'tcg', reason: '--accel tcg' },
   };
 }
 
