@@ -111,7 +111,11 @@ export async function runNightly(request: NightlyRequest): Promise<NightlyOutcom
         ? notRun(unit, build.error.kind === 'timeout' ? build.error : { ...build.error, message: `kernel ${kernel.name} (${profile.name}) could not be prepared: ${build.error.message}` }, build)
         : Date.now() > deadline
           ? notRun(unit, overallTimeout(plan), build)
-          : await runUnit(unit, kernel, profile, build, dir, plan, request, Math.min(plan.timeouts.runMinutes * 60_000, deadline - Date.now()));
+          : await runUnit(unit, kernel, profile, build, dir, plan, request, Math.min(plan.timeouts.runMinutes * 60_000, deadline - Date.now())).catch((error: unknown) => {
+              // runUnit records the run's own failures; this is one around it (its folder, its logs).
+              const failure = failureOf(error);
+              return notRun(unit, { kind: failure.kind, message: failure.message, ...(failure.logPath ? { log: failure.logPath } : {}) }, build);
+            });
       await writeJson(unitFile(dir, unit.unit), run);
       done.set(unit.unit, run);
       progress.step(`[${position}/${selected.length}] ${unit.unit}: ${run.verdict.toUpperCase()}${run.error ? ` (${run.error.kind}: ${run.error.message})` : ''} in ${run.seconds.toFixed(0)} s`);
