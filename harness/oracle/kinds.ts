@@ -2,7 +2,15 @@
 // the one stable thing every format produces, so the kind is read from it, first match wins.
 import type { ReportKind } from './types.ts';
 
+const kindNames: Record<ReportKind, true> = {
+  warning: true, lockdep: true, bug: true, refcount: true, kasan: true, kmemleak: true, hang: true, panic: true, oops: true,
+  ubsan: true, 'rcu-stall': true, gpf: true, 'null-deref': true, kfence: true, kmsan: true, kcsan: true, 'iommu-fault': true,
+};
+/** Every kind, for checking user input (the known-issues file). */
+export const reportKinds = Object.keys(kindNames) as ReportKind[];
+
 const kindByTitle: Array<[RegExp, ReportKind]> = [
+  [/^(DMAR|virtio-iommu): .*fault/, 'iommu-fault'],
   [/^WARNING: refcount bug/, 'refcount'],
   [
     /^(possible deadlock|inconsistent lock state|(WARNING|BUG): (locking bug|bad unlock balance|held lock freed|still has locks held|lock held when returning|nested lock)|(WARNING|INFO): suspicious RCU usage|INFO: trying to register non-static key)/,

@@ -16,11 +16,20 @@ export interface LogLine {
    * so syzkaller leaves such frames out of the report text.
    */
   questionable: boolean;
+  /**
+   * Messages the kernel dropped just before this line ("** N printk messages dropped **"): the
+   * console could not keep up and lost them, so what the oracle reads around here is incomplete.
+   */
+  dropped?: number;
+  /** The printk timestamp, seconds since boot, when the line has one. */
+  time?: number;
 }
 
 // syzkaller's consoleOutputRe, widened for util-linux dmesg which puts a space before the caller id.
 const prefixRe =
-  /^(?:\*\* \d+ printk messages dropped \*\* )?(?:.* login: )?(?:<\d+>)?\[ *\d+\.\d+\](?: ?\[ *([CT]\d+)\])? /;
+  /^(?:\*\* (\d+) printk messages dropped \*\* )?(?:.* login: )?(?:<\d+>)?\[ *(\d+\.\d+)\](?: ?\[ *([CT]\d+)\])? /;
+// Since 5.19 the drop notice is a line of its own (console_prepend_message), before the timestamp.
+const droppedLineRe = /^\*\* (\d+) printk messages dropped \*\*\s*$/;
 const levelOnlyRe = /^<\d+>/;
 const questionableRe = /^(?:\[<[0-9a-f]+>\])? \? /;
 
@@ -30,19 +39,24 @@ export function splitLines(text: string): LogLine[] {
   return raw.map(parseLine);
 }
 
-function parseLine(line: string): LogLine {
-  const clean = line.endsWith('\r') ? line.slice(0, -1) : line;
+function parseLine(raw: string): LogLine {
+  const clean = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
   const m = prefixRe.exec(clean);
   if (!m) {
-    return { text: clean.replace(levelOnlyRe, ''), context: '', questionable: false };
+    const dropped = droppedLineRe.exec(clean)?.[1];
+    const bare: LogLine = { text: clean.replace(levelOnlyRe, ''), context: '', questionable: false };
+    if (dropped) bare.dropped = Number(dropped);
+    return bare;
   }
   const body = clean.slice(m[0].length);
-  const context = m[1] ?? 'console';
+  const context = m[3] ?? 'console';
+  const line: LogLine = { text: body, context, questionable: false, time: Number(m[2]) };
+  if (m[1]) line.dropped = Number(m[1]);
   // <EOI> lines look like questionable frames but mark the end of an interrupt stack.
   if (!body.includes('<EOI>')) {
-    if (questionableRe.test(body)) return { text: body.slice(body.indexOf(' ? ') + 2), context, questionable: true };
+    if (questionableRe.test(body)) return { ...line, text: body.slice(body.indexOf(' ? ') + 2), questionable: true };
     // powerpc marks the same doubt with a suffix.
-    if (body.endsWith(' (unreliable)')) return { text: body.slice(0, -13), context, questionable: true };
+    if (body.endsWith(' (unreliable)')) return { ...line, text: body.slice(0, -13), questionable: true };
   }
-  return { text: body, context, questionable: false };
+  return line;
 }

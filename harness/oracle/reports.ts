@@ -3,6 +3,13 @@
 // report unless it is one that rides along (a panic caused by the report), and a circular-locking
 // splat arriving deep inside an unfinished report belongs to it (oops printing takes locks in
 // unusual orders, so lockdep fires as a side effect).
+//
+// On top of syzkaller's rules, a cap: syzkaller reads one report per log, this oracle reads every
+// report of a boot and places each in a harness step, so a report the kernel never closes (a hung
+// task, a sleeping function called from invalid context: no end marker) must not run on into the
+// rest of the boot. A report ends at the harness's next line in the kernel log, at a pause in the
+// kernel's printing, or after a fixed number of lines; without caller ids, a circular-locking splat
+// is taken as a side effect only when the kernel then closes the report around it.
 import { frameRes, stackStartRes } from './frames.ts';
 import { matchOops, reportContinuations, reportStartIgnores, type Oops, type OopsFormat } from './formats.ts';
 import { kindOfTitle } from './kinds.ts';
@@ -13,6 +20,13 @@ import type { KernelReport } from './types.ts';
 
 /** Lines a report must have before a trailing panic or lockdep splat is taken as its side effect. */
 const minLinesBeforeSideEffects = 22;
+/** The most lines one report may own: enough for a lockdep chain with a full list of held locks. */
+export const maxReportLines = 400;
+/** The kernel prints a report in one go; a longer pause between two of its lines means it was over. */
+export const maxReportPauseSeconds = 5;
+// A line the harness wrote into the kernel log (a step mark, a device-gone mark): the kernel had
+// finished printing whatever report was open when userspace got to write it.
+const harnessLineRe = /^iommu-harness: /;
 const sideEffectRe = /Kernel panic - not syncing|WARNING: possible circular locking dependency detected/;
 const endMarkerRe = /^-+\[ end (?:trace|Kernel panic)/;
 // The sanitizers frame their reports with rules of '='; the closing one ends the report.
@@ -82,17 +96,26 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
   let cut = false;
   let titleFrozen = false;
   let pending: number[] = [];
+  let lastTime = lines[start]?.time;
   for (let i = start + 1; i < lines.length; i++) {
     const line = lines[i];
     if (!line) break;
     const ours = line.context === context || (cpuTraceback && cpuContextRe.test(line.context));
+    if (ours && !line.questionable && isPastCap(line, lastTime, seen, tagged)) break;
     if (!tagged && infoMessagesWithStack.some((m) => line.text.includes(m))) titleFrozen = true;
     const header = headers.get(i);
     if (header && (ours || !tagged) && !cut) {
-      const sideEffect = !closed && seen > minLinesBeforeSideEffects && sideEffectRe.test(line.text);
+      const sideEffect =
+        !closed &&
+        seen > minLinesBeforeSideEffects &&
+        sideEffectRe.test(line.text) &&
+        (tagged || closedAround(lines, headers, i, context, ruled));
       const previous = lines[segment.own.at(-1) ?? start]?.text ?? '';
       if (isNewReportStart(line.text, previous) && !sideEffect) {
-        if (!tagged) break;
+        if (!tagged) {
+          trimNextOpener(lines, segment, i, context);
+          break;
+        }
         cut = true;
       } else {
         segment.consumed.push(i);
@@ -109,6 +132,7 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
       continue;
     }
     seen++;
+    if (line.time !== undefined) lastTime = line.time;
     if (!cut) {
       if (closed) {
         pending.push(i);
@@ -130,11 +154,53 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
   return segment;
 }
 
+/** The cap: the line is not part of the report that was being printed before it. */
+function isPastCap(line: LogLine, lastTime: number | undefined, seen: number, tagged: boolean): boolean {
+  if (seen >= maxReportLines) return true;
+  if (line.time !== undefined && lastTime !== undefined && line.time - lastTime > maxReportPauseSeconds) return true;
+  // With caller ids the harness's own lines have a caller of their own.
+  return !tagged && harnessLineRe.test(line.text);
+}
+
+/**
+ * Without caller ids a circular-locking splat inside an open report is its side effect only when
+ * the kernel closes the report after it (the oops printing that provoked it goes on to its end
+ * marker); a report that never closes (a hung task) would otherwise swallow a real deadlock
+ * printed later.
+ */
+function closedAround(lines: LogLine[], headers: Map<number, Oops>, at: number, context: string, ruled: boolean): boolean {
+  let lastTime = lines[at]?.time;
+  for (let i = at + 1, seen = 0; i < lines.length && seen < maxReportLines; i++) {
+    const line = lines[i];
+    if (!line || headers.has(i)) return false;
+    if (line.context !== context || line.questionable) continue;
+    if (isPastCap(line, lastTime, seen, false)) return false;
+    if (line.time !== undefined) lastTime = line.time;
+    seen++;
+    if (endMarkerRe.test(line.text) || (ruled && ruleRe.test(line.text))) return true;
+  }
+  return false;
+}
+
+/** The lines that open the next report (its rule, WARN's cut-here) are not this report's. */
+function trimNextOpener(lines: LogLine[], segment: Segment, header: number, context: string): void {
+  const opener = findOpener(lines, header, context);
+  if (opener === undefined || opener <= segment.start) return;
+  segment.own = segment.own.filter((i) => i < opener);
+  segment.titleLines = segment.titleLines.filter((i) => i < opener);
+  segment.end = Math.min(segment.end, opener);
+}
+
 function findOpener(lines: LogLine[], header: number, context: string): number | undefined {
   let seen = 0;
+  let laterTime = lines[header]?.time;
   for (let i = header - 1; i >= 0 && seen < maxOpenerDistance; i--) {
     const line = lines[i];
     if (!line || line.context !== context) continue;
+    // The opener is printed with its header: not across a harness line or a pause.
+    if (harnessLineRe.test(line.text)) return undefined;
+    if (line.time !== undefined && laterTime !== undefined && laterTime - line.time > maxReportPauseSeconds) return undefined;
+    if (line.time !== undefined) laterTime = line.time;
     if (openerRe.test(line.text)) return i;
     seen++;
   }

@@ -16,7 +16,9 @@ export type ReportKind =
   | 'null-deref'
   | 'kfence'
   | 'kmsan'
-  | 'kcsan';
+  | 'kcsan'
+  /** A DMA fault the IOMMU reported: a device read or wrote an address it had no mapping for. */
+  | 'iommu-fault';
 
 export interface KernelReport {
   kind: ReportKind;
@@ -40,6 +42,12 @@ export interface KernelReport {
   known?: { reason: string };
   /** The report came after lockdep switched itself off, so lock bugs after it went unchecked. */
   afterLockdepOff?: boolean;
+  /** An IOMMU fault's device, as the IOMMU names it (PCI address, or virtio-iommu endpoint). */
+  device?: string;
+  /** An IOMMU fault's faulting address (IOVA), as printed. */
+  address?: string;
+  /** How many more times the kernel printed the same report (a hung task re-reported every timeout, a fault repeated). */
+  repeats?: number;
 }
 
 export type GroupEventType = 'allocated' | 'device-added' | 'device-removed' | 'released';
@@ -58,12 +66,25 @@ export interface StepMark {
   line: number;
 }
 
+/** A check the verdicts rely on that went off or lost its evidence at some point of the log. */
+export interface BlindSpot {
+  check: 'lockdep' | 'kmemleak' | 'log';
+  line: number;
+  step?: string;
+  /** One line saying what happened, in the kernel's words where it said something. */
+  reason: string;
+}
+
 export interface ParsedLog {
   reports: KernelReport[];
   groupEvents: GroupEvent[];
   marks: StepMark[];
   /** Set when lockdep reported once: the kernel turns lock checking off for the rest of the boot. */
   lockdepOff?: { line: number; step?: string; title: string };
+  /** Every point where a check went off or the log lost lines, lockdep's included, in log order. */
+  blindSpots: BlindSpot[];
+  /** The kernel release from the "Linux version" line, when the log has it. */
+  release?: string;
 }
 
 export interface GroupRecord {
@@ -94,7 +115,24 @@ export interface GroupAccounting {
   anomalies: GroupAnomaly[];
 }
 
+/** One entry of the known-issues file: a report already triaged, and where it is expected. */
 export interface KnownIssue {
+  /** The whole title (a string), or an anchored regular expression. */
   title: string | RegExp;
   reason: string;
+  /** Each scope field, when set, must hold too; `release` may be an anchored regular expression. */
+  kind?: ReportKind;
+  scenario?: string;
+  step?: string;
+  iommu?: string;
+  release?: string | RegExp;
+  /** The entry as written, to name it when it matched nothing. */
+  entry: string;
+}
+
+/** Where a report was seen, for the known issues' scopes. */
+export interface ReportScope {
+  scenario?: string;
+  iommu?: string;
+  release?: string;
 }

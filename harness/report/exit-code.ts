@@ -1,9 +1,19 @@
 import { ExitCode } from '../errors.ts';
 import type { HarnessResult } from './result.ts';
 
-/** 1 when something was found, 3 when the harness could not judge, else 0. */
+/**
+ * 1 only for findings (git bisect blames a commit on 1); 3 when a run could not be judged; 4 when
+ * nothing was found but a check the verdict relies on was off or blind; 0 when everything passed.
+ */
 export function exitCodeOf(result: HarnessResult): ExitCode {
-  if (result.verdict === 'fail') return ExitCode.findings;
-  if (result.verdict === 'error') return ExitCode.infrastructure;
-  return ExitCode.clean;
+  switch (result.verdict) {
+    case 'fail':
+      return ExitCode.findings;
+    case 'error':
+      return ExitCode.infrastructure;
+    case 'inconclusive':
+      return ExitCode.inconclusive;
+    case 'pass':
+      return ExitCode.clean;
+  }
 }

@@ -4,7 +4,14 @@
 import type { ReportKind } from '../oracle/index.ts';
 import type { IommuModel } from '../machine/topology.ts';
 
-export type Verdict = 'pass' | 'fail' | 'error';
+/**
+ * pass: every check the scenario relies on was on and saw its evidence. fail: a finding (a report
+ * that is not a known issue, a leak, a failed check). error: the run could not be judged (the
+ * scenario stopped, the machine died). inconclusive: no finding and no error, but a check the
+ * verdict relies on was off or blind during the scenario's steps (the reasons are in
+ * `ScenarioRun.inconclusive`).
+ */
+export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'error';
 
 export interface ResultReport {
   kind: ReportKind;
@@ -19,6 +26,11 @@ export interface ResultReport {
   known?: string;
   /** The stack, symbolized to file:line when the kernel was built with line tables. */
   frames?: { function: string; location?: string }[];
+  /** An IOMMU fault's device (PCI address as the IOMMU saw it) and faulting address. */
+  device?: string;
+  address?: string;
+  /** How many more times the kernel printed the same report (a hung task re-reported, a fault repeated). */
+  repeats?: number;
 }
 
 export interface ResultGroup {
@@ -46,7 +58,14 @@ export interface ScenarioRun {
   failedChecks: string[];
   /** Why the run could not be judged (verdict "error"). */
   error?: string;
-  /** Notes a reader needs, e.g. that lock checking was off for part of the run. */
+  /**
+   * The checks the verdict relies on that were off or blind during the run's steps (lockdep
+   * already off, kmemleak disabled, kernel log lines dropped), one reason each; empty when none.
+   * Filled whatever the verdict; the verdict is "inconclusive" when it is not empty and the run
+   * has no finding and no error.
+   */
+  inconclusive: string[];
+  /** Notes a reader needs, e.g. a release of a group the log never showed made. */
   notes: string[];
   accel: 'kvm' | 'tcg';
   logs: { console: string; dmesg?: string };
@@ -63,14 +82,19 @@ export interface HarnessResult {
   verdict: Verdict;
   kernel: KernelInfo;
   runs: ScenarioRun[];
+  /** Known-issues entries that matched no report in this run (stale entries, or scoped too narrowly). */
+  unusedKnownIssues?: string[];
   /** Wall-clock seconds per stage, for people and the benchmark. */
   /** Boot-to-SSH seconds are keyed by boot: the vIOMMU, with a suffix when one vIOMMU needed several boots. */
   timings: { buildSeconds: number; bootSeconds: Record<string, number>; totalSeconds: number };
+  /** The accelerator the boots used and why: the probe's finding, a forced choice, or a fallback to TCG. */
+  accelerator: { accel: 'kvm' | 'tcg'; reason: string };
 }
 
-/** A failing finding anywhere fails the whole; otherwise any error makes it an error. */
+const precedence: Verdict[] = ['fail', 'error', 'inconclusive', 'pass'];
+
+/** The worst verdict wins: fail > error > inconclusive > pass. No run at all is not a pass. */
 export function overallVerdict(runs: ScenarioRun[]): Verdict {
-  if (runs.some((run) => run.verdict === 'fail')) return 'fail';
-  if (runs.some((run) => run.verdict === 'error')) return 'error';
-  return 'pass';
+  if (runs.length === 0) return 'error';
+  return precedence.find((verdict) => runs.some((run) => run.verdict === verdict)) ?? 'pass';
 }

@@ -17,6 +17,7 @@ export function renderTable(result: HarnessResult): string {
   const out = [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)];
   const details = result.runs.flatMap(evidence);
   if (details.length) out.push('', ...details);
+  for (const entry of result.unusedKnownIssues ?? []) out.push(`known issue matched nothing in this run (stale, or scoped too narrowly): ${entry}`);
   out.push('', `kernel ${result.kernel.release} from ${result.kernel.source}${result.kernel.patches.length ? ` + ${result.kernel.patches.length} patch(es)` : ''}`);
   out.push(`verdict: ${result.verdict.toUpperCase()}`);
   return `${out.join('\n')}\n`;
@@ -31,11 +32,15 @@ function evidence(run: ScenarioRun): string[] {
   const where = `${run.iommu}/${run.scenario}`;
   const lines: string[] = [];
   if (run.error) lines.push(`${where}: error: ${run.error}`);
+  // Shown whatever the verdict: a pass next to a blind check would be a claim without evidence.
+  for (const reason of run.inconclusive) lines.push(`${where}: ${run.verdict === 'inconclusive' ? 'INCONCLUSIVE' : 'blind'}: ${reason}`);
   for (const leak of run.leaks) {
     lines.push(`${where}: LEAK: iommu group ${leak.group} (${leak.devices.join(', ')}) never released${leak.step ? ` after ${leak.step}` : ''}`);
   }
   for (const report of run.reports) {
-    lines.push(`${where}: ${report.known ? 'known' : report.kind.toUpperCase()}: ${report.title}${report.step ? ` [${report.step}]` : ''}${report.known ? ` (${report.known})` : ''}`);
+    const fault = report.device ? ` (device ${report.device}${report.address ? `, address ${report.address}` : ''})` : '';
+    const repeats = report.repeats ? ` (printed ${report.repeats + 1} times)` : '';
+    lines.push(`${where}: ${report.known ? 'known' : report.kind.toUpperCase()}: ${report.title}${fault}${report.step ? ` [${report.step}]` : ''}${repeats}${report.known ? ` (${report.known})` : ''}`);
     if (report.known) continue;
     const located = report.frames?.filter((frame) => frame.location) ?? [];
     if (located.length) lines.push(...located.slice(0, 6).map((frame) => `    at ${frame.function} (${frame.location})`));

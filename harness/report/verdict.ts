@@ -1,13 +1,26 @@
 // From one boot's console and dmesg to a judged run per scenario. Pure: the
 // runner hands it text and what the scenarios did.
+//
+// A run is judged on evidence, in this order: a finding (a report that is not a known issue, a
+// leak, a failed check) makes it "fail"; else a guest-side failure makes it "error"; else a check
+// the verdict relies on that was off or blind during the scenario's steps makes it "inconclusive"
+// (lockdep already off, kmemleak disabled, log lines dropped); else "pass".
 import {
   accountGroups,
   applyKnownIssues,
+  holdLedgerAgainstSysfs,
+  matchesKnownIssue,
   parseKernelLog,
+  scenarioOfStep,
+  type BlindSpot,
+  type GroupEvent,
   type GroupRecord,
   type KernelReport,
   type KnownIssue,
+  type LeakFinding,
   type ParsedLog,
+  type SysfsSnapshot,
+  type WitnessDisagreement,
 } from '../oracle/index.ts';
 import type { IommuModel } from '../machine/topology.ts';
 import type { ResultReport, ScenarioRun, Verdict } from './result.ts';
@@ -22,10 +35,15 @@ export interface ScenarioOutcome {
   devices: string[];
   /** Device to group, as sysfs showed it in the guest. */
   observedGroups?: Record<string, number>;
+  /**
+   * /sys/kernel/iommu_groups at the end of each step, in order, read before the next step's mark
+   * was written: `step` is that step's mark (SCENARIO/STEP), `groups` each group id with the
+   * devices its devices/ folder listed (none for an empty group). The second witness the log's
+   * group ledger is held against.
+   */
+  sysfsGroups?: SysfsSnapshot[];
   /** The scenario's own expectations that did not hold. */
   failedChecks?: string[];
-  /** sysfs's iommu groups (id to devices) at the end of each step: the ledger's second witness. */
-  sysfsGroups?: { step: string; groups: Record<number, string[]> }[];
 }
 
 export interface BootEvidence {
@@ -48,28 +66,34 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   // The console has everything from the first byte and survives a panic; dmesg
   // is read over SSH and may add what a busy console interleaved.
   const fromDmesg = evidence.dmesg ? parseKernelLog(evidence.dmesg) : undefined;
-  const reports = applyKnownIssues(mergeReports(fromConsole.reports, fromDmesg?.reports ?? []), evidence.known);
+  const release = fromConsole.release ?? fromDmesg?.release;
+  const reports = applyKnownIssues(mergeReports(fromConsole.reports, fromDmesg?.reports ?? []), evidence.known, {
+    iommu: evidence.iommu,
+    ...(release ? { release } : {}),
+  });
   const groupSource = chooseGroupSource(fromConsole, fromDmesg);
   const accounting = accountGroups(groupSource.groupEvents);
-  const lockdepOff = fromConsole.lockdepOff ?? fromDmesg?.lockdepOff;
-  const lockdepOffOrder = lockdepOff?.step ? stepOrder(evidence.outcomes, lockdepOff.step) : lockdepOff ? -1 : Infinity;
 
   const inScenario = (step: string | undefined, scenario: string) =>
     scenario === bootScenario ? step === undefined || !step.includes('/') : step?.startsWith(`${scenario}/`) ?? false;
 
   const runs: ScenarioRun[] = [];
   const all = [{ scenario: bootScenario, goneDevices: [], devices: [] } as ScenarioOutcome, ...evidence.outcomes];
-  all.forEach((outcome, index) => {
+  for (const outcome of all) {
     const scenarioReports = reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport);
-    const leaks = accounting.leaks.filter((leak) => inScenario(leak.step, outcome.scenario));
+    const witness = holdLedgerAgainstSysfs(groupSource.groupEvents, groupSource.marks, outcome.sysfsGroups ?? []);
+    const leaks = mergeLeaks(accounting.leaks.filter((leak) => inScenario(leak.step, outcome.scenario)), witness.leaks);
     const anomalies = accounting.anomalies
       .map((anomaly) => ({ ...anomaly, step: stepAtLine(groupSource, anomaly.line) }))
       .filter((anomaly) => inScenario(anomaly.step, outcome.scenario));
     // A group released twice is a refcount bug whatever else the kernel said;
     // a release of a group the log never showed is only worth a note.
-    const groupChecks = anomalies
-      .filter((anomaly) => anomaly.kind === 'double-release')
-      .map((anomaly) => `${anomaly.step ?? 'boot'}: iommu group ${anomaly.group} released twice`);
+    const groupChecks = [
+      ...anomalies
+        .filter((anomaly) => anomaly.kind === 'double-release')
+        .map((anomaly) => `${anomaly.step ?? 'boot'}: iommu group ${anomaly.group} released twice`),
+      ...witness.disagreements.map(describeDisagreement),
+    ];
     const groups = groupsTouching(accounting.groups, outcome.devices, scenarioSpan(groupSource, outcome.scenario));
     const notes: string[] = [];
     let error = outcome.error;
@@ -87,33 +111,89 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     for (const anomaly of anomalies.filter((candidate) => candidate.kind === 'release-of-unknown')) {
       notes.push(`iommu group ${anomaly.group} was released but the log never showed it made`);
     }
-    if (lockdepOff && index - 1 > lockdepOffOrder) {
-      notes.push(`lock checking was off from ${lockdepOff.step ?? 'boot'} (${lockdepOff.title}): later lock bugs cannot be seen`);
-    }
+    const failedChecks = [...(outcome.failedChecks ?? []), ...groupChecks];
+    const inconclusive = outcome.scenario === bootScenario ? [] : blindReasons(outcome.scenario, fromConsole, fromDmesg);
+    const findings = leaks.length + failedChecks.length + scenarioReports.filter((report) => !report.known).length;
     runs.push({
       iommu: evidence.iommu,
       scenario: outcome.scenario,
-      verdict: judge(scenarioReports, leaks.length + (outcome.failedChecks?.length ?? 0) + groupChecks.length, error),
+      verdict: judge(findings, error, inconclusive),
       groups: groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released })),
       leaks: leaks.map((leak) => ({ group: leak.group, devices: leak.devices, ...(leak.step ? { step: leak.step } : {}) })),
       reports: scenarioReports,
-      failedChecks: [...(outcome.failedChecks ?? []), ...groupChecks],
+      failedChecks,
       ...(error ? { error } : {}),
+      inconclusive,
       notes,
       accel: evidence.accel,
       logs: { console: evidence.consolePath, ...(evidence.dmesgPath ? { dmesg: evidence.dmesgPath } : {}) },
     });
-  });
+  }
   return runs;
 }
 
-function judge(reports: ResultReport[], findings: number, error: string | undefined): Verdict {
-  if (findings > 0 || reports.some((report) => !report.known)) return 'fail';
-  return error ? 'error' : 'pass';
+function judge(findings: number, error: string | undefined, inconclusive: string[]): Verdict {
+  if (findings > 0) return 'fail';
+  if (error) return 'error';
+  return inconclusive.length > 0 ? 'inconclusive' : 'pass';
 }
 
-function stepOrder(outcomes: ScenarioOutcome[], step: string): number {
-  return outcomes.findIndex((outcome) => step.startsWith(`${outcome.scenario}/`));
+/**
+ * The checks that were off or blind during the scenario's steps, one reason each:
+ * - lockdep reports once per boot and an oops's taint turns it off too; once off before the
+ *   scenario began, or before a later step of it or any kernel group event of it (so kernel work
+ *   of the scenario ran after it), a lock inversion there would not be reported. A report that
+ *   comes after the scenario's last kernel work (native hot-remove's upstream pciehp report, after
+ *   the group's release) leaves nothing of it unchecked;
+ * - kmemleak, once disabled, tracks nothing and forgets what it had, so the scan after the
+ *   scenarios proves nothing about any of them;
+ * - lines the console dropped inside the scenario's steps may have been a report or a group event,
+ *   unless dmesg (read from the ring buffer, which the console's drops do not touch) covers them.
+ */
+function blindReasons(scenario: string, console: ParsedLog, dmesg: ParsedLog | undefined): string[] {
+  const reasons: string[] = [];
+  const seen = new Set<string>();
+  const add = (reason: string) => {
+    if (!seen.has(reason)) reasons.push(reason);
+    seen.add(reason);
+  };
+  for (const log of dmesg ? [console, dmesg] : [console]) {
+    const span = scenarioSpan(log, scenario);
+    const dmesgCovers = log === console && dmesg !== undefined && scenarioSpan(dmesg, scenario).start !== Infinity;
+    for (const spot of log.blindSpots) {
+      if (spot.check === 'lockdep' && span.start !== Infinity && kernelWorkAfter(log, span, spot.line)) add(lockdepReason(spot));
+      if (spot.check === 'kmemleak') add(`${spot.reason}: no memory leak could be reported`);
+      if (spot.check === 'log' && spot.line >= span.start && spot.line < span.end && !dmesgCovers) {
+        add(`${spot.step ?? 'boot'}: ${spot.reason}: a report or group event may be missing`);
+      }
+    }
+  }
+  return reasons;
+}
+
+/** Whether the scenario drove the kernel after a line: it began later, or a step or a kernel group event of it came after. */
+function kernelWorkAfter(log: ParsedLog, span: { start: number; end: number }, line: number): boolean {
+  if (line < span.start) return true;
+  const inSpan = (at: number) => at > line && at < span.end;
+  // A device-gone mark is the harness's observation, not kernel work.
+  const kernelEvent = (event: GroupEvent) => event.type !== 'device-removed' || event.group !== undefined;
+  return log.marks.some((mark) => inSpan(mark.line)) || log.groupEvents.some((event) => inSpan(event.line) && kernelEvent(event));
+}
+
+function lockdepReason(spot: BlindSpot): string {
+  return `${spot.reason}, from ${spot.step ?? 'boot'} on: a lock inversion in this scenario's steps would not be reported`;
+}
+
+function describeDisagreement(disagreement: WitnessDisagreement): string {
+  const devices = disagreement.devices.length ? ` (${disagreement.devices.join(', ')})` : '';
+  return disagreement.kind === 'gone-unreleased'
+    ? `${disagreement.step}: iommu group ${disagreement.group}${devices} left /sys/kernel/iommu_groups but the log never showed it released`
+    : `${disagreement.step}: the log shows iommu group ${disagreement.group} released, but /sys/kernel/iommu_groups still lists it with${devices}`;
+}
+
+/** The ledger's leaks and sysfs's, each group once (the ledger's first: it names the step its last device left in). */
+function mergeLeaks(fromLog: LeakFinding[], fromSysfs: LeakFinding[]): LeakFinding[] {
+  return [...fromLog, ...fromSysfs.filter((leak) => !fromLog.some((known) => known.group === leak.group))];
 }
 
 /** The capture whose group events carry the harness's marks; the console unless it lost them. */
@@ -149,6 +229,27 @@ function groupsTouching(groups: GroupRecord[], devices: string[], span: { start:
   );
 }
 
+/**
+ * Known-issues entries that could have matched in this run (their scenario and vIOMMU scopes ran)
+ * and matched no report: stale, or scoped too narrowly.
+ */
+export function unusedKnownIssues(known: KnownIssue[], runs: ScenarioRun[], release?: string): string[] {
+  const ran = (list: string | undefined, values: string[]) => list === undefined || list.split(',').some((value) => values.includes(value));
+  const scenarios = runs.map((run) => run.scenario);
+  const iommus = runs.map((run) => run.iommu);
+  return known
+    .filter((issue) => ran(issue.scenario, scenarios) && ran(issue.iommu, iommus))
+    .filter(
+      (issue) =>
+        !runs.some((run) =>
+          run.reports.some((report) =>
+            matchesKnownIssue(issue, report, { iommu: run.iommu, scenario: scenarioOfStep(report.step), ...(release ? { release } : {}) }),
+          ),
+        ),
+    )
+    .map((issue) => issue.entry);
+}
+
 export function toResultReport(report: KernelReport): ResultReport {
   return {
     kind: report.kind,
@@ -159,5 +260,8 @@ export function toResultReport(report: KernelReport): ResultReport {
     ...(report.location ? { location: report.location } : {}),
     ...(report.guiltyFrame ? { guiltyFrame: report.guiltyFrame } : {}),
     ...(report.known ? { known: report.known.reason } : {}),
+    ...(report.device ? { device: report.device } : {}),
+    ...(report.address ? { address: report.address } : {}),
+    ...(report.repeats ? { repeats: report.repeats } : {}),
   };
 }

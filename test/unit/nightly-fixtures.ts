@@ -43,6 +43,7 @@ export function run(shape: RunShape): NightRun {
     leaks,
     reports,
     failedChecks: [],
+    inconclusive: [],
     ...(shape.error ? { error: shape.error } : {}),
     notes: [],
     accel: 'tcg',
