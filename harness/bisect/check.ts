@@ -2,7 +2,7 @@
 // it stands (HEAD of the current repository or --src), runs the scenarios and
 // answers in git bisect's exit codes: 0 good, 1 bad (the expected failure, or
 // any failure when none is expected), 125 skip (the commit does not build or
-// cannot be judged), 128 abort (the harness or the machine failed: going on
+// cannot be judged, or a run is inconclusive: a blind check is never good), 128 abort (the harness or the machine failed: going on
 // would blame commits for it).
 import { cacheLayout, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';

@@ -5,8 +5,9 @@
 // scenario finished, and for a leak the device's group was seen released. A
 // different failure alone does not make a commit bad or skipped: a WARNING
 // elsewhere does not hide a group that was released. Skip: the commit could
-// not be judged (a scenario stopped early, the kernel did not boot, lockdep
-// had switched itself off before a lockdep signature could fire).
+// not be judged (a scenario stopped early, the kernel did not boot), or a run
+// that could have shown the signature is inconclusive (lockdep, kmemleak or the
+// log was blind during its steps): an inconclusive run is never good.
 // Without a signature (`check` with no --expect) any failure is bad.
 import type { HarnessResult, ScenarioRun } from '../report/result.ts';
 import { describeFinding, failingFindings, findingsMatching, type MatchedFinding, type Signature } from './signature.ts';
@@ -54,6 +55,8 @@ function judgeAnyFailure(results: readonly HarnessResult[]): StepJudgement {
   if (errored || results.some((result) => result.verdict === 'error')) {
     return { verdict: 'skip', reason: errored ? `${errored.iommu}/${errored.scenario}: ${errored.error}` : 'a run could not be judged', findings: [], otherFailures: [] };
   }
+  const blind = results.flatMap((result) => result.runs).find((run) => run.verdict === 'inconclusive');
+  if (blind) return { verdict: 'skip', reason: `${where(blind)} is inconclusive: ${blind.inconclusive.join('; ')}`, findings: [], otherFailures: [] };
   return { verdict: 'good', reason: `every scenario passed in ${results.length} run(s)`, findings: [], otherFailures: [] };
 }
 
@@ -70,15 +73,17 @@ function whyUnobservable(result: HarnessResult, signature: Signature): string | 
     }
     const boot = result.runs.find((run) => run.scenario === 'boot' && run.error);
     if (boot) return `${where(boot)}: ${boot.error}`;
-    return undefined;
+    return inconclusiveAmong(runs);
   }
   const errored = result.runs.find((run) => run.error);
   if (errored) return `${where(errored)} did not finish (${errored.error}): the report could not have been seen`;
-  if (signature.reportKind === 'lockdep') {
-    const off = result.runs.flatMap((run) => run.notes.map((note) => ({ run, note }))).find(({ note }) => note.startsWith('lock checking was off'));
-    if (off) return `${where(off.run)}: ${off.note}`;
-  }
-  return undefined;
+  // A report can land in any run; any run that was blind could have hidden it.
+  return inconclusiveAmong(result.runs);
+}
+
+function inconclusiveAmong(runs: ScenarioRun[]): string | undefined {
+  const blind = runs.find((run) => run.verdict === 'inconclusive');
+  return blind ? `${where(blind)} is inconclusive: ${blind.inconclusive.join('; ')}` : undefined;
 }
 
 function where(run: ScenarioRun): string {

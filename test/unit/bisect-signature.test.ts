@@ -126,11 +126,15 @@ test('judge: a report signature is good once every scenario finished without it'
   t.is(judgeStep([result(boot(), leaking())], signature).verdict, 'good', 'a leak alone does not hide a WARNING');
 });
 
-test('judge: a lockdep signature cannot be seen once lockdep switched itself off', (t) => {
+test('judge: an inconclusive run is never good: a report signature, a leak signature or none is skipped', (t) => {
   const signature: Signature = { kind: 'report', title: 'possible deadlock in iommu_group_release', reportKind: 'lockdep' };
-  const off = run({ notes: ['lock checking was off from boot (possible deadlock in foo): later lock bugs cannot be seen'] });
+  const off = run({ verdict: 'inconclusive', inconclusive: ['lock checking was off after possible deadlock in foo, from boot on'] });
   t.is(judgeStep([result(boot(), off)], signature).verdict, 'skip');
-  t.is(judgeStep([result(boot(), off)], { kind: 'report', title: 'WARNING in iommu_map', reportKind: 'warning' }).verdict, 'good');
+  t.regex(judgeStep([result(boot(), off)], signature).reason, /inconclusive: lock checking was off/);
+  t.is(judgeStep([result(boot(), off)], { kind: 'report', title: 'WARNING in iommu_map', reportKind: 'warning' }).verdict, 'skip');
+  t.is(judgeStep([result(boot(), off)], { kind: 'leak', scenario: 'vfio-bind-unbind', device: edu }).verdict, 'skip');
+  t.is(judgeStep([result(boot(), off)], undefined).verdict, 'skip');
+  t.is(bisectRunExitCode[judgeStep([result(boot(), off)], undefined).verdict], 125);
 });
 
 test('judge without a signature: any failure is bad, errors skip, all passing is good', (t) => {
