@@ -42,13 +42,19 @@ export async function ensureDebianSource(layout: CacheLayout, progress: Progress
   const repo = path.join(layout.sources, `debian-${contentKey(tarball, String(info.size), String(info.mtimeMs))}`);
   const readyMark = path.join(repo, '.git', 'iommu-harness-ready');
   if (await exists(readyMark)) return repo;
-  return withLock(layout.locks, path.basename(repo), 30 * 60_000, async () => {
+  return withLock(layout.locks, path.basename(repo), 30 * 60_000, async (lockLost) => {
     if (await exists(readyMark)) return repo;
     progress.step(`unpacking ${tarball} into ${repo} (once)`);
     await rm(repo, { recursive: true, force: true });
     await ensureDir(repo);
     // node-tar does not read xz; the system tar does.
-    const unpack = await execa('tar', ['-xJf', tarball, '-C', repo, '--strip-components=1'], { reject: false, timeout: 10 * 60_000, extendEnv: false, env: buildEnv() });
+    const unpack = await execa('tar', ['-xJf', tarball, '-C', repo, '--strip-components=1'], {
+      reject: false,
+      timeout: 10 * 60_000,
+      cancelSignal: lockLost,
+      extendEnv: false,
+      env: buildEnv(),
+    });
     if (unpack.exitCode !== 0) {
       const trouble = hostTrouble(unpack.stderr);
       throw new HarnessError(trouble ? 'host' : 'setup', `could not unpack ${tarball}: ${trouble ?? unpack.stderr.split('\n')[0]}`);
@@ -56,9 +62,9 @@ export async function ensureDebianSource(layout: CacheLayout, progress: Progress
     const ignorePath = path.join(repo, '.gitignore');
     await writeFile(ignorePath, stripDebianIgnoreBlock(await readFile(ignorePath, 'utf8')));
     progress.step('committing the Debian source to git (once, about a minute)');
-    await git(repo, ['init', '-q']);
-    await git(repo, ['add', '-A']);
-    await git(repo, ['commit', '-q', '-m', `Debian ${path.basename(tarball)}`]);
+    await git(repo, ['init', '-q'], { cancelSignal: lockLost });
+    await git(repo, ['add', '-A'], { cancelSignal: lockLost });
+    await git(repo, ['commit', '-q', '-m', `Debian ${path.basename(tarball)}`], { cancelSignal: lockLost });
     await writeFile(readyMark, `${tarball}\n`);
     return repo;
   });
