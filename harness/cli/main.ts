@@ -9,9 +9,8 @@ import { installReaper } from '../machine/reaper.ts';
 import { iommuModels } from '../machine/topology.ts';
 import { cacheLayout, prepareCache } from '../cache.ts';
 import { checkExitCode } from '../bisect/check.ts';
-import { parseKernelLog, accountGroups } from '../oracle/index.ts';
 import { exitCodeOf } from '../report/exit-code.ts';
-import { toResultReport } from '../report/verdict.ts';
+import { judgeLog } from '../report/verdict.ts';
 import { renderTable } from '../report/table.ts';
 import { runHarness } from '../run.ts';
 import { scenarios, selectScenarios } from '../../scenarios/index.ts';
@@ -87,7 +86,7 @@ program
 
 program
   .command('parse')
-  .description('run the oracle on saved console or dmesg logs; exit 1 when a report is found')
+  .description('run the oracle on saved console or dmesg logs; exit 1 on a report, a leak or a double release, 4 when lines were dropped or kmemleak was off')
   .argument('<file...>', 'log files')
   .option('--json', 'print JSON')
   .action(async (files: string[], options) => {
@@ -96,28 +95,23 @@ program
       const text = await readFile(file, 'utf8').catch(() => {
         throw new HarnessError('usage', `cannot read ${file}`);
       });
-      const parsed = parseKernelLog(text);
-      const accounting = accountGroups(parsed.groupEvents);
       // The same report objects as `run --json` writes.
-      results.push({
-        file,
-        reports: parsed.reports.map(toResultReport),
-        groups: accounting.groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released })),
-        leaks: accounting.leaks,
-        anomalies: accounting.anomalies,
-        ...(parsed.lockdepOff ? { lockdepOff: parsed.lockdepOff } : {}),
-      });
+      results.push({ file, ...judgeLog(text) });
     }
     if (options.json) {
       process.stdout.write(`${JSON.stringify(results.length === 1 ? results[0] : results, null, 2)}\n`);
     } else {
       for (const result of results) {
-        process.stdout.write(`${result.file}: ${result.reports.length} report(s), ${result.groups.length} group(s), ${result.leaks.length} leak(s)\n`);
+        const doubleReleases = result.anomalies.filter((anomaly) => anomaly.kind === 'double-release');
+        process.stdout.write(`${result.file}: ${result.verdict.toUpperCase()}: ${result.reports.length} report(s), ${result.groups.length} group(s), ${result.leaks.length} leak(s), ${doubleReleases.length} double release(s)\n`);
         for (const report of result.reports) process.stdout.write(`  ${report.kind}: ${report.title}${report.corrupted ? ' (corrupted)' : ''}\n`);
-        for (const leak of result.leaks) process.stdout.write(`  leak: group ${leak.group} (${leak.devices.join(', ')})\n`);
+        for (const leak of result.leaks) process.stdout.write(`  leak: group ${leak.group} (${leak.devices.join(', ')})${leak.step ? ` after ${leak.step}` : ''}\n`);
+        for (const anomaly of doubleReleases) process.stdout.write(`  double release: group ${anomaly.group} (log line ${anomaly.line + 1})\n`);
+        for (const reason of result.inconclusive) process.stdout.write(`  inconclusive: ${reason}\n`);
       }
     }
-    process.exitCode = results.some((result) => result.reports.length > 0) ? ExitCode.findings : ExitCode.clean;
+    const verdicts = results.map((result) => result.verdict);
+    process.exitCode = verdicts.includes('fail') ? ExitCode.findings : verdicts.includes('inconclusive') ? ExitCode.inconclusive : ExitCode.clean;
   });
 
 program

@@ -13,6 +13,7 @@ import {
   parseKernelLog,
   scenarioOfStep,
   type BlindSpot,
+  type GroupAnomaly,
   type GroupEvent,
   type GroupRecord,
   type KernelReport,
@@ -263,5 +264,37 @@ export function toResultReport(report: KernelReport): ResultReport {
     ...(report.device ? { device: report.device } : {}),
     ...(report.address ? { address: report.address } : {}),
     ...(report.repeats ? { repeats: report.repeats } : {}),
+  };
+}
+
+/** A saved log judged on its own (`iommu-harness parse`): no scenarios, no sysfs, no known issues. */
+export interface LogJudgement {
+  verdict: Exclude<Verdict, 'error'>;
+  reports: ResultReport[];
+  groups: { id: number; devices: string[]; released: boolean }[];
+  leaks: LeakFinding[];
+  /** A double release is a finding, as in a run; a release of a group never shown made is not. */
+  anomalies: GroupAnomaly[];
+  inconclusive: string[];
+  lockdepOff?: ParsedLog['lockdepOff'];
+}
+
+/** Findings are reports, leaks and double releases; with none, a blind spot anywhere makes the log inconclusive. */
+export function judgeLog(text: string): LogJudgement {
+  const parsed = parseKernelLog(text);
+  const accounting = accountGroups(parsed.groupEvents);
+  const doubleReleases = accounting.anomalies.filter((anomaly) => anomaly.kind === 'double-release');
+  // Without scenarios a lockdep report that turned lock checking off is a finding already; the
+  // other blind spots (dropped lines, kmemleak disabled) leave the log inconclusive.
+  const inconclusive = parsed.blindSpots.filter((spot) => spot.check !== 'lockdep').map((spot) => `${spot.step ?? 'boot'}: ${spot.reason}`);
+  const findings = parsed.reports.length + accounting.leaks.length + doubleReleases.length;
+  return {
+    verdict: findings > 0 ? 'fail' : inconclusive.length > 0 ? 'inconclusive' : 'pass',
+    reports: parsed.reports.map(toResultReport),
+    groups: accounting.groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released })),
+    leaks: accounting.leaks,
+    anomalies: accounting.anomalies,
+    inconclusive,
+    ...(parsed.lockdepOff ? { lockdepOff: parsed.lockdepOff } : {}),
   };
 }

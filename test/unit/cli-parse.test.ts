@@ -24,3 +24,25 @@ test('a clean log: exit 0; a leaked group is listed but is not a report', async 
   const leak = await execa('node', [cli, 'parse', '--json', fixture('real-group-leak.log')], { reject: false });
   t.deepEqual(JSON.parse(leak.stdout).leaks.map((l: { devices: string[] }) => l.devices), [['0000:01:00.0']]);
 });
+
+test('parse exits 1 on a leak or a double release with no report, and 4 when the log dropped lines', async (t) => {
+  const { mkdtemp, readFile, rm, writeFile } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'iommu-harness-parse-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const leak = await execa('node', [cli, 'parse', fixture('real-group-leak.log')], { reject: false });
+  t.is(leak.exitCode, 1, 'a leaked group and no report');
+  t.regex(leak.stdout, /FAIL: 0 report\(s\), \d+ group\(s\), 1 leak\(s\)/);
+  // The real capture of a clean removal, with its release printed twice.
+  const clean = await readFile(fixture('real-warning-default-domain.log'), 'utf8');
+  const twice = clean.split('\n').filter((line) => !/WARNING|cut here/.test(line)).join('\n').replace(/(\[ *[\d.]+\] iommu: Releasing group 4\n)/, '$1$1');
+  await writeFile(path.join(dir, 'twice.log'), twice);
+  const double = await execa('node', [cli, 'parse', path.join(dir, 'twice.log')], { reject: false });
+  t.is(double.exitCode, 1, 'a double release and no report');
+  t.regex(double.stdout, /FAIL: 0 report\(s\), \d+ group\(s\), 0 leak\(s\), 1 double release\(s\)\n  double release: group 4/);
+  await writeFile(path.join(dir, 'dropped.log'), '[    1.000000] iommu-harness: step x/y\n** 3 printk messages dropped **\n[    1.100000] ok\n');
+  const dropped = await execa('node', [cli, 'parse', path.join(dir, 'dropped.log')], { reject: false });
+  t.is(dropped.exitCode, 4);
+  t.regex(dropped.stdout, /inconclusive: x\/y: the kernel dropped 3 log message\(s\)/);
+});
