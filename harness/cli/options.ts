@@ -73,9 +73,9 @@ export async function checkReadable(files: readonly string[], option: string): P
 }
 
 /** `--src DIR` is a git tree (said before anything is looked up in it) and `ref` a commit of it. */
-export async function checkSource(src: string | undefined, refs: { option: string; ref: string }[]): Promise<void> {
+export async function checkSource(src: string | undefined, refs: { option: string; ref: string }[], srcOption = '--src'): Promise<void> {
   if (src === undefined) return;
-  await checkGitTree(src);
+  await checkGitTree(src, srcOption);
   for (const { option, ref } of refs) {
     await resolveCommit(src, ref).catch((error: unknown) => {
       throw error instanceof HarnessError && error.kind === 'usage' ? new HarnessError('usage', `${option} ${ref} is not a commit in ${src}`) : error;

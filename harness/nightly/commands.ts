@@ -3,12 +3,13 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { cacheLayout, cacheRoot, prepareCache } from '../cache.ts';
-import { checkOutputDir, checkReadable } from '../cli/options.ts';
+import { checkOutputDir, checkReadable, checkSource } from '../cli/options.ts';
 import { HarnessError } from '../errors.ts';
 import { createProgress } from '../log.ts';
 import { parseShard, type Shard } from './matrix.ts';
 import { mergeNightReports } from './merge-reports.ts';
 import type { Night } from './night.ts';
+import type { Plan } from './plan.ts';
 import { loadBaseline, loadPlan, planUnits, runNightly, type NightlyOutcome } from './runner.ts';
 
 function shardOption(value: string): Shard {
@@ -47,6 +48,19 @@ function exitMeaning(night: Night): string {
   return 'nothing new';
 }
 
+/** The plan's trees, revisions and files, checked before the night: each failure names the plan's field. */
+async function checkPlanFiles(plan: Plan, file: string): Promise<void> {
+  const named = (error: unknown) => {
+    throw error instanceof HarnessError && error.kind === 'usage' ? new HarnessError('usage', `invalid plan ${file}: ${error.message}`) : error;
+  };
+  for (const [index, kernel] of plan.kernels.entries()) {
+    await checkReadable(kernel.patches, `kernels[${index}].patches:`).catch(named);
+    await checkSource(kernel.src, [{ option: `kernels[${index}].ref:`, ref: kernel.ref ?? 'HEAD' }], `kernels[${index}].src:`).catch(named);
+  }
+  for (const [index, profile] of plan.profiles.entries()) await checkReadable(profile.kconfigs, `profiles[${index}].kconfigs:`).catch(named);
+  if (plan.knownIssues) await checkReadable([plan.knownIssues], 'knownIssues:').catch(named);
+}
+
 export function addNightlyCommands(program: Command): void {
   program
     .command('nightly')
@@ -62,6 +76,7 @@ export function addNightlyCommands(program: Command): void {
       // Everything a night needs is checked before it starts: a typo must not surface after hours of runs.
       const plan = await loadPlan(options.plan);
       if (planUnits(plan).length === 0) throw new HarnessError('usage', `plan ${options.plan}: no scenario of the plan runs on its vIOMMUs (${plan.iommus.join(', ')})`);
+      await checkPlanFiles(plan, options.plan);
       const dir = options.out ?? defaultNightDir();
       if (options.out) await checkOutputDir(options.out, '--out');
       if (options.knownIssues) await checkReadable([options.knownIssues], '--known-issues');

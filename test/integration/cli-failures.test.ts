@@ -57,6 +57,8 @@ const runArgs = ['--iommu', 'intel', '--scenario', 'vfio-bind-unbind', '--quiet'
 
 test('exit 2: a bad option, a duplicate vIOMMU, an unknown scenario or profile, a mismatch, a missing --json folder, a --src that is not git', async (t) => {
   const box = await sandbox(t);
+  const badPlan = path.join(box.root, 'bad-plan.json');
+  await writeFile(badPlan, JSON.stringify({ kernels: [{ name: 'mine', src: box.root }], iommus: ['intel'] }));
   const cases: [string[], RegExp][] = [
     [['run', '--no-such-option'], /unknown option '--no-such-option'/],
     [['run', '--iommu', 'intel,intel'], /"intel" is listed twice/],
@@ -67,6 +69,7 @@ test('exit 2: a bad option, a duplicate vIOMMU, an unknown scenario or profile, 
     [['run', ...runArgs, '--src', box.root], /--src .* is not a git tree/],
     [['bisect', '--src', box.tree, '--good', 'enospc', '--bad', 'v9', '--iommu', 'intel'], /--bad v9 is not a commit in/],
     [['nightly', '--plan', path.join(box.root, 'no-plan.json')], /cannot read plan/],
+    [['nightly', '--plan', badPlan, '--out', path.join(box.root, 'night')], /invalid plan .*bad-plan\.json: kernels\[0\]\.src: .* is not a git tree/],
   ];
   for (const [args, message] of cases) {
     const result = await harness(box, args);
@@ -76,6 +79,7 @@ test('exit 2: a bad option, a duplicate vIOMMU, an unknown scenario or profile, 
   }
   // Nothing was built or unpacked for any of them.
   t.false(existsSync(path.join(box.cache, 'kernels')));
+  t.false(existsSync(path.join(box.root, 'night')));
 });
 
 test('a file where the cache should be: run exits 3 in one line, check 128 (git bisect stops), nothing crashes', async (t) => {
