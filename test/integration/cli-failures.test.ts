@@ -95,6 +95,28 @@ test('a file where the cache should be: run exits 3 in one line, check 128 (git 
   t.regex(check.stderr, /git bisect run stops here/);
 });
 
+test('a read-only cache (a read-only bind mount, in a mount namespace of its own): run exits 3, check 128', async (t) => {
+  const box = await sandbox(t);
+  await mkdir(box.cache);
+  const readOnly = async (args: string[]) => {
+    // The mount exists only inside this namespace; nothing outside sees it.
+    const script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"';
+    const result = await execa('unshare', ['-m', 'sh', '-c', script, box.cache, 'node', cli, ...args], {
+      reject: false,
+      cwd: box.root,
+      env: { IOMMU_HARNESS_CACHE: box.cache, IOMMU_HARNESS_DEBUG: '' },
+      timeout: 5 * 60_000,
+    });
+    return { code: result.exitCode, stderr: result.stderr };
+  };
+  const run = await readOnly(['run', ...runArgs]);
+  t.is(run.code, 3, run.stderr);
+  t.regex(run.stderr, /^iommu-harness: host error: the cache .* is not usable: .*read-only file system \(EROFS\)/m);
+  t.notRegex(run.stderr, noStack);
+  const check = await readOnly(['check', '--src', box.tree, '--ref', 'enospc', ...runArgs]);
+  t.is(check.code, 128, check.stderr);
+});
+
 test('check: a bad option is 128, not 2 (which git bisect run would take for "bad")', async (t) => {
   const box = await sandbox(t);
   const result = await harness(box, ['check', '--src', box.tree, '--iommu', 'intel,intel']);
