@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// Derived from google/syzkaller pkg/report (linux.go: linuxOopses, reportStartIgnores), Copyright syzkaller project authors,
+// Apache License 2.0 (LICENSES/Apache-2.0.txt, NOTICE). Ported to TypeScript and modified for
+// iommu-harness; the changes are this project's.
 // The table of kernel report formats, ported from syzkaller's pkg/report/linux.go (linuxOopses).
 // A row: the header that opens a report, the formats that title it (first match in the text wins,
 // then later rows matching at the same place), and the lines that look like the header but are not

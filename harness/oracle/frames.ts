@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// Derived from google/syzkaller pkg/report (linux.go: linuxStackParams, the frame extractors; report.go: extractStackFrame), Copyright syzkaller project authors,
+// Apache License 2.0 (LICENSES/Apache-2.0.txt, NOTICE). Ported to TypeScript and modified for
+// iommu-harness; the changes are this project's.
 // Picking the guilty frame out of a stack trace, ported from syzkaller's pkg/report
 // (linuxStackParams, extractStackFrame). A title names the first frame that is not a helper:
 // the WARN machinery, lockdep, allocators, lock and refcount wrappers, kobject/kref release

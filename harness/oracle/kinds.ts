@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// Derived from google/syzkaller pkg/report (crash: TitleToType), Copyright syzkaller project authors,
+// Apache License 2.0 (LICENSES/Apache-2.0.txt, NOTICE). Ported to TypeScript and modified for
+// iommu-harness; the changes are this project's.
 // Which kind of finding a title is, in the spirit of syzkaller's crash.TitleToType: the title is
 // the one stable thing every format produces, so the kind is read from it, first match wins.
 import type { ReportKind } from './types.ts';

@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// Derived from google/syzkaller pkg/report (linux.go: consoleOutputRe, stripLinePrefix), Copyright syzkaller project authors,
+// Apache License 2.0 (LICENSES/Apache-2.0.txt, NOTICE). Ported to TypeScript and modified for
+// iommu-harness; the changes are this project's.
 // Console and dmesg captures carry per-line prefixes that are not part of the kernel message:
 // a syslog level (`<4>`), a timestamp (`[   12.345678]`) and, with CONFIG_PRINTK_CALLER, the task or
 // CPU that printed it (`[T53]`, `[ C1]`). The caller id is what lets two reports printed at the same

@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// Derived from google/syzkaller pkg/report (linux.go: compile), Copyright syzkaller project authors,
+// Apache License 2.0 (LICENSES/Apache-2.0.txt, NOTICE). Ported to TypeScript and modified for
+// iommu-harness; the changes are this project's.
 // syzkaller writes its oops table with a few placeholders; expanding them the same way keeps the
 // table rows readable and close to the upstream ones they were ported from.
 const placeholders: Array<[RegExp, string]> = [

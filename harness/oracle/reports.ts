@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// Derived from google/syzkaller pkg/report (linux.go: findReport, isCorrupted), Copyright syzkaller project authors,
+// Apache License 2.0 (LICENSES/Apache-2.0.txt, NOTICE). Ported to TypeScript and modified for
+// iommu-harness; the changes are this project's.
 // Cutting a log into kernel reports. The rules follow syzkaller's findReport: a report is the
 // header line and the following lines printed by the same caller; a later header starts the next
 // report unless it is one that rides along (a panic caused by the report), and a circular-locking

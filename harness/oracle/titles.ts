@@ -1,3 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
+// Derived from google/syzkaller pkg/report (report.go: extractDescription, dynamicTitleReplacement, sanitizeTitle), Copyright syzkaller project authors,
+// Apache License 2.0 (LICENSES/Apache-2.0.txt, NOTICE). Ported to TypeScript and modified for
+// iommu-harness; the changes are this project's.
 // Turning a report's text into its title, the way syzkaller's extractDescription does, and
 // normalising it (pkg/report/report.go dynamicTitleReplacement, sanitizeTitle) so that the same
 // bug gets the same title across boots: no addresses, pids, offsets, CPU or line numbers.
