@@ -106,10 +106,15 @@ const systemErrorText: Record<string, string> = {
   EISDIR: 'is a directory',
 };
 
-/** Output of a tool that says the machine, not the input, failed it: a full disk, a read-only file system. */
+/**
+ * Output of a tool that says the machine, not the input, failed it: a full
+ * disk, a read-only file system. Only a line that ends in the system's own
+ * words counts (`tar: x: Cannot write: No space left on device`), so a
+ * commit subject or a source line that quotes them does not.
+ */
 export function hostTrouble(output: string): string | undefined {
-  if (/No space left on device|ENOSPC/.test(output)) return 'no space left on device';
-  if (/Disk quota exceeded|EDQUOT/.test(output)) return 'disk quota exceeded';
-  if (/Read-only file system|EROFS/.test(output)) return 'read-only file system';
+  if (/: No space left on device$/m.test(output)) return 'no space left on device';
+  if (/: Disk quota exceeded$/m.test(output)) return 'disk quota exceeded';
+  if (/: Read-only file system$/m.test(output)) return 'read-only file system';
   return undefined;
 }

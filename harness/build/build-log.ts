@@ -1,4 +1,5 @@
 // Pure reading of kernel build output.
+import { hostTrouble } from '../errors.ts';
 
 /** The first lines that say why a build failed, for the one-line cause and the excerpt. */
 export function firstBuildErrors(log: string, max = 8): string[] {
@@ -26,9 +27,8 @@ export interface BuildTrouble {
  * every commit on a full disk and never stop.
  */
 export function buildTrouble(log: string): BuildTrouble | undefined {
-  if (/No space left on device/.test(log)) return { kind: 'host', reason: 'no space left on device' };
-  if (/Disk quota exceeded/.test(log)) return { kind: 'host', reason: 'disk quota exceeded' };
-  if (/Read-only file system/.test(log)) return { kind: 'host', reason: 'read-only file system' };
+  const disk = hostTrouble(log);
+  if (disk) return { kind: 'host', reason: disk };
   if (/fatal error: Killed signal terminated program|virtual memory exhausted|Cannot allocate memory/.test(log)) return { kind: 'host', reason: 'out of memory' };
   // `/bin/sh: 1: flex: not found`, `make[2]: bison: No such file or directory` (make running a program it cannot find).
   const program =

@@ -19,6 +19,8 @@ test('buildTrouble: a full disk, a read-only file system, memory, a missing prog
   });
   t.is(buildTrouble('ld: final link failed: Disk quota exceeded')?.reason, 'disk quota exceeded');
   t.is(buildTrouble("cannot create vmlinux.o: Read-only file system")?.kind, 'host');
+  // A source line or a message that only quotes the words is not the machine's failure.
+  t.is(buildTrouble('  412 |         pr_err("ext4: No space left on device\\n");\ndrivers/x.c:412:9: error: implicit declaration of function \'pr_err\''), undefined);
   t.is(buildTrouble('gcc: fatal error: Killed signal terminated program cc1')?.reason, 'out of memory');
   t.deepEqual(buildTrouble('/bin/sh: 1: flex: not found\nmake[2]: *** [scripts/Makefile.host:9: scripts/kconfig/lexer.lex.c] Error 127'), {
     kind: 'prerequisite',

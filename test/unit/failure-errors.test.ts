@@ -48,6 +48,7 @@ test('hostTrouble reads a tool\'s stderr for a full or read-only disk', (t) => {
   t.is(hostTrouble('error: unable to write file drivers/x.c: No space left on device'), 'no space left on device');
   t.is(hostTrouble('fatal: could not create work tree dir: Read-only file system'), 'read-only file system');
   t.is(hostTrouble('error: patch failed: drivers/iommu/iommu.c:12'), undefined);
+  t.is(hostTrouble('error: patch failed: fs/ext4/super.c:12\nPatch failed at 0001 ext4: report No space left on device'), undefined);
 });
 
 test('a night records an unexpected error as the cell\'s error of kind "unexpected"', (t) => {
