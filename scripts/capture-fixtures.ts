@@ -1,10 +1,14 @@
 // Captures the oracle's real-log fixtures: boots fault-injected kernels (and
 // two destructive scenarios: a hung task and a panic) through the harness and
 // keeps the whole console (dmesg with the kmemleak dump for leakcheck), with
-// the findings the harness made as the expected headers. Review each file
-// before committing.
+// the findings the harness made as the machine headers (TITLE, REPORTS, LEAKS...).
+// Those repeat whatever the oracle got wrong, so they are not the expectation
+// alone: a person reads the log and writes EXPECT-REPORTS and EXPECT-LEAKS
+// (test/unit/oracle-reports.test.ts fails on a capture without them, and on
+// machine headers they contradict). A re-capture keeps the person's lines.
 //   tsx scripts/capture-fixtures.ts [NAME...]
 import { readFile, writeFile } from 'node:fs/promises';
+import { parseHeaderLog } from '../test/fixtures/oracle/header-log.ts';
 import { fileURLToPath } from 'node:url';
 import { profileFragment } from '../harness/build/index.ts';
 import { createProgress } from '../harness/log.ts';
@@ -102,7 +106,20 @@ for (const fixture of cases.filter((candidate) => wanted.length === 0 || wanted.
     `LEAKS: ${run.leaks.length}`,
     `# Captured by scripts/capture-fixtures.ts from a real ${result.kernel.release} boot under QEMU (intel-iommu, ${run.accel}):`,
     `# ${fixture.about}. Run verdict ${result.verdict}${run.error ? `; ${run.error}` : ''}.`,
+    'SOURCE: captured',
+    ...(await humanReading(new URL(`${fixture.name}.log`, fixtures))),
   ];
   await writeFile(new URL(`${fixture.name}.log`, fixtures), `${headers.join('\n')}\n\n${log}`);
   progress.step(`${fixture.name}: ${report?.title ?? 'no report'}, ${run.leaks.length} leak(s)`);
+}
+
+/** The EXPECT-* lines a person wrote into the previous capture, or a reminder that they are missing. */
+async function humanReading(file: URL): Promise<string[]> {
+  const previous = await readFile(file, 'utf8').catch(() => '');
+  const blank = previous.search(/\r?\n\r?\n/);
+  const head = (blank < 0 ? previous : previous.slice(0, blank)).split('\n');
+  const kept = head.filter((line) => /^EXPECT-[A-Z]+:|^# EXPECT-/.test(line));
+  const { headers } = parseHeaderLog(previous);
+  if (headers.has('EXPECT-REPORTS') && headers.has('EXPECT-LEAKS')) return kept;
+  return ['# EXPECT-REPORTS: and EXPECT-LEAKS: missing: read the log and write them (the tests fail until then).'];
 }
