@@ -48,6 +48,10 @@ export function renderJUnit(night: Night): string {
         const errors = night.runs.filter((run) => run.cell === cell.id && run.error).map((run) => `${run.unit}: ${run.error!.kind}: ${run.error!.message}${run.error!.log ? ` (log: ${run.error!.log})` : ''}`);
         const message = cell.verdict === 'not-run' ? 'not run' : (night.runs.find((run) => run.cell === cell.id && run.error)?.error?.message ?? 'could not be judged');
         out.push(`${open}>`, `      <error message="${xmlEscape(message)}" type="${cell.verdict === 'not-run' ? 'not-run' : 'infrastructure'}">${xmlEscape([...errors, '', ...logs].join('\n'))}</error>`, '    </testcase>');
+      } else if (cell.verdict === 'inconclusive') {
+        // No finding, but a check the verdict relies on was blind: not a pass.
+        const reasons = night.runs.filter((run) => run.cell === cell.id).flatMap((run) => run.results.flatMap((result) => (result.inconclusive ?? []).map((reason) => `${run.unit}: ${result.scenario}: ${reason}`)));
+        out.push(`${open}>`, `      <skipped message="${xmlEscape(`inconclusive: ${reasons[0] ?? 'a check was blind'}`)}"/>`, `      <system-out>${xmlEscape([...reasons, '', ...logs].join('\n'))}</system-out>`, '    </testcase>');
       } else {
         const known = night.known.filter((finding) => finding.cell === cell.id);
         if (known.length) {

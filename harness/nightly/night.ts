@@ -268,5 +268,6 @@ export function assembleNight(input: AssembleInput): Night {
 function worst(verdicts: Verdict[]): Verdict {
   if (verdicts.includes('fail')) return 'fail';
   if (verdicts.includes('error')) return 'error';
+  if (verdicts.includes('inconclusive')) return 'inconclusive';
   return 'pass';
 }

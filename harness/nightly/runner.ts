@@ -293,6 +293,7 @@ export function failureOf(error: unknown): { kind: string; message: string; exce
 function worstVerdict(results: ScenarioRun[]): NightRun['verdict'] {
   if (results.some((result) => result.verdict === 'fail')) return 'fail';
   if (results.length === 0 || results.some((result) => result.verdict === 'error')) return 'error';
+  if (results.some((result) => result.verdict === 'inconclusive')) return 'inconclusive';
   return 'pass';
 }
 
