@@ -61,6 +61,8 @@ export interface BootEvidence {
 }
 
 export const bootScenario = 'boot';
+/** The pseudo-scenario of the kmemleak scan after the scenarios (harness/scenario/runner.ts): it relies on kmemleak alone. */
+const kmemleakScan = 'kmemleak';
 
 export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   const fromConsole = parseKernelLog(evidence.console);
@@ -162,7 +164,7 @@ function blindReasons(scenario: string, console: ParsedLog, dmesg: ParsedLog | u
     const span = scenarioSpan(log, scenario);
     const dmesgCovers = log === console && dmesg !== undefined && scenarioSpan(dmesg, scenario).start !== Infinity;
     for (const spot of log.blindSpots) {
-      if (spot.check === 'lockdep' && span.start !== Infinity && kernelWorkAfter(log, span, spot.line)) add(lockdepReason(spot));
+      if (spot.check === 'lockdep' && scenario !== kmemleakScan && span.start !== Infinity && kernelWorkAfter(log, span, spot.line)) add(lockdepReason(spot));
       if (spot.check === 'kmemleak') add(`${spot.reason}: no memory leak could be reported`);
       if (spot.check === 'log' && spot.line >= span.start && spot.line < span.end && !dmesgCovers) {
         add(`${spot.step ?? 'boot'}: ${spot.reason}: a report or group event may be missing`);

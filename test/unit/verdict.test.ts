@@ -247,3 +247,14 @@ test('a DMAR fault fails the scenario it happened in, with the device and the ad
 function result(runs: ScenarioRun[]): HarnessResult {
   return { verdict: overallVerdict(runs), kernel: { source: 's', commit: 'c', patches: [], release: 'r' }, runs, timings: { buildSeconds: 0, bootSeconds: {}, totalSeconds: 0 }, accelerator: { accel: 'tcg', reason: 'test' } };
 }
+
+test('the kmemleak scan relies on kmemleak alone: lockdep off earlier does not make it inconclusive', (t) => {
+  const lockdep = parseHeaderLog(readFileSync(new URL('../fixtures/oracle/reports/real-lockdep-remove-inversion.log', import.meta.url), 'utf8')).log;
+  const runs = judgeBoot({
+    ...evidence([]),
+    console: lockdep,
+    dmesg: `${lockdep}\niommu-harness: step kmemleak/scan\n`,
+    outcomes: [{ scenario: 'remove-rescan', goneDevices: [], devices: [] }, { scenario: 'kmemleak', goneDevices: [], devices: [] }],
+  });
+  t.deepEqual(runs.map((run) => [run.scenario, run.verdict]), [['boot', 'pass'], ['remove-rescan', 'fail'], ['kmemleak', 'pass']]);
+});
