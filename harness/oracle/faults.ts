@@ -45,7 +45,8 @@ const faultRows: FaultRow[] = [
     address: (m) => `index ${m[2]}`,
   },
   {
-    re: /^virtio_iommu \S+: (\w+) fault from EP (\d+) at (0x[0-9a-f]+) \[([RWX]*)\]$/,
+    // "%#llx" prints address 0 as "0", without the 0x.
+    re: /^virtio_iommu \S+: (\w+) fault from EP (\d+) at (0x[0-9a-f]+|0) \[([RWX]*)\]$/,
     title: (m) => `virtio-iommu: ${m[1]} fault${m[4] ? ` [${m[4]}]` : ''}`,
     device: (m) => endpointAsPci(m[2]),
     address: (m) => m[3] ?? '',

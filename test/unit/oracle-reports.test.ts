@@ -189,6 +189,7 @@ test('IOMMU faults are reports with the device and the address: intel DMAR and v
     '[    5.200000] virtio_iommu virtio0: page fault from EP 256 at 0x40000 [R]',
     '[    5.200100] virtio_iommu virtio0: domain fault from EP 264',
     '[    5.200200] virtio_iommu virtio0: page fault from EP 256 at 0x40000 [R]',
+    '[    5.200300] virtio_iommu virtio0: page fault from EP 256 at 0 [W]',
   ].join('\n');
   const reports = parseKernelLog(log).reports;
   t.deepEqual(
@@ -199,6 +200,7 @@ test('IOMMU faults are reports with the device and the address: intel DMAR and v
       ['iommu-fault', 'DMAR: interrupt remapping fault: Blocked a compatibility format interrupt request', '00:1f.0', 'index 0x1a', 'vfio-bind-unbind/container', undefined],
       ['iommu-fault', 'virtio-iommu: page fault [R]', '01:00.0', '0x40000', 'vfio-bind-unbind/container', 1],
       ['iommu-fault', 'virtio-iommu: domain fault', '01:01.0', undefined, 'vfio-bind-unbind/container', undefined],
+      ['iommu-fault', 'virtio-iommu: page fault [W]', '01:00.0', '0', 'vfio-bind-unbind/container', undefined],
     ],
   );
 });
