@@ -11,7 +11,7 @@
 // On top of syzkaller's rules, a cap: syzkaller reads one report per log, this oracle reads every
 // report of a boot and places each in a harness step, so a report the kernel never closes (a hung
 // task, a sleeping function called from invalid context: no end marker) must not run on into the
-// rest of the boot. A report ends at the harness's next line in the kernel log, at a pause in the
+// rest of the boot. A report ends at the harness's next step mark in the kernel log, at a pause in the
 // kernel's printing, or after a fixed number of lines; without caller ids, a circular-locking splat
 // is taken as a side effect only when the kernel then closes the report around it.
 import { frameRes, stackStartRes } from './frames.ts';
@@ -28,9 +28,10 @@ const minLinesBeforeSideEffects = 22;
 export const maxReportLines = 400;
 /** The kernel prints a report in one go; a longer pause between two of its lines means it was over. */
 export const maxReportPauseSeconds = 5;
-// A line the harness wrote into the kernel log (a step mark, a device-gone mark): the kernel had
-// finished printing whatever report was open when userspace got to write it.
-const harnessLineRe = /^iommu-harness: /;
+// The harness's step mark: the step before it was over, and a report belongs to the step it began
+// in. (A device-gone mark is not a boundary: it is written while the removal path, where a WARN may
+// still be printing on the other CPU, finishes.)
+const stepMarkRe = /^iommu-harness: step /;
 const sideEffectRe = /Kernel panic - not syncing|WARNING: possible circular locking dependency detected/;
 const endMarkerRe = /^-+\[ end (?:trace|Kernel panic)/;
 // The sanitizers frame their reports with rules of '='; the closing one ends the report.
@@ -162,8 +163,8 @@ function collect(lines: LogLine[], headers: Map<number, Oops>, start: number, oo
 function isPastCap(line: LogLine, lastTime: number | undefined, seen: number, tagged: boolean): boolean {
   if (seen >= maxReportLines) return true;
   if (line.time !== undefined && lastTime !== undefined && line.time - lastTime > maxReportPauseSeconds) return true;
-  // With caller ids the harness's own lines have a caller of their own.
-  return !tagged && harnessLineRe.test(line.text);
+  // With caller ids the harness's marks have a caller of their own.
+  return !tagged && stepMarkRe.test(line.text);
 }
 
 /**
@@ -201,8 +202,8 @@ function findOpener(lines: LogLine[], header: number, context: string): number |
   for (let i = header - 1; i >= 0 && seen < maxOpenerDistance; i--) {
     const line = lines[i];
     if (!line || line.context !== context) continue;
-    // The opener is printed with its header: not across a harness line or a pause.
-    if (harnessLineRe.test(line.text)) return undefined;
+    // The opener is printed with its header: not across a step mark or a pause.
+    if (stepMarkRe.test(line.text)) return undefined;
     if (line.time !== undefined && laterTime !== undefined && laterTime - line.time > maxReportPauseSeconds) return undefined;
     if (line.time !== undefined) laterTime = line.time;
     if (openerRe.test(line.text)) return i;

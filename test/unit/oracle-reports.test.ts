@@ -204,3 +204,15 @@ test('IOMMU faults are reports with the device and the address: intel DMAR and v
     ],
   );
 });
+
+test('a device-gone mark written while a WARN is still printing (the removal path) does not cut the report', (t) => {
+  // The real WARN capture, with the harness's device-gone mark moved to where a second CPU could
+  // have written it: between the WARN's header and its stack.
+  const lines = fixture('real-warning-default-domain.log').log.split('\n').filter((line) => !line.includes('device-gone'));
+  const trace = lines.findIndex((line) => line.includes('Call Trace:'));
+  lines.splice(trace, 0, '[    7.110000] iommu-harness: device-gone 0000:01:00.0');
+  const [warn, ...rest] = parseKernelLog(lines.join('\n')).reports;
+  t.is(warn?.title, 'WARNING in iommu_group_release');
+  t.false(warn?.corrupted);
+  t.deepEqual(rest, []);
+});
