@@ -119,3 +119,44 @@ test('a lock lost while held (a stalled refresh, taken over) ends the work in a 
   // The lock can be taken again afterwards.
   t.is(await withLock(layout.locks, 'worktree', 10_000, async () => 'again', { staleMs: 2000, updateMs: 1000 }), 'again');
 });
+
+test('a lock whose holder was killed with SIGKILL is taken at once, not after the stale time', async (t) => {
+  const layout = await tempCache(t);
+  const timing = { staleMs: 60_000, updateMs: 1000 };
+  const lockModule = new URL('../../harness/lock.ts', import.meta.url).href;
+  const holder = execa(
+    'node',
+    [
+      '--import=tsx',
+      '--input-type=module',
+      '-e',
+      `import { withLock } from ${JSON.stringify(lockModule)};
+       setInterval(() => {}, 1000);
+       await withLock(${JSON.stringify(layout.locks)}, 'build', 10_000, async () => { console.log('held'); await new Promise(() => {}); }, ${JSON.stringify(timing)});`,
+    ],
+    { reject: false, buffer: false },
+  );
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('held') && resolve());
+    holder.on('exit', () => reject(new Error('the holder exited before taking the lock')));
+  });
+  holder.kill('SIGKILL');
+  await holder;
+  const started = Date.now();
+  t.is(await withLock(layout.locks, 'build', 30_000, async () => 'taken', timing), 'taken');
+  const waited = (Date.now() - started) / 1000;
+  t.log(`took the dead holder's lock after ${waited.toFixed(1)} s (stale time ${timing.staleMs / 1000} s)`);
+  t.true(waited < 15, `waited ${waited} s`);
+});
+
+test('a live holder keeps its lock: a waiter times out rather than take it', async (t) => {
+  const layout = await tempCache(t);
+  const timing = { staleMs: 60_000, updateMs: 1000 };
+  let release!: () => void;
+  const held = withLock(layout.locks, 'build', 10_000, () => new Promise<void>((resolve) => (release = resolve)), timing);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  // Four refresh periods: long enough for the dead-holder rule to look, and find the holder alive.
+  await t.throwsAsync(withLock(layout.locks, 'build', 4000, async () => 'stolen', timing), { instanceOf: HarnessError, message: /timed out/ });
+  release();
+  await held;
+});
