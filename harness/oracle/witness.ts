@@ -46,20 +46,22 @@ export function holdLedgerAgainstSysfs(events: GroupEvent[], marks: StepMark[], 
     // Before the scenario's first snapshot, the ledger says which groups stood at its first mark.
     const earlier = placed[index - 1];
     const previous = earlier ? new Set(Object.keys(earlier.snapshot.groups).map(Number)) : liveAt(events, markLine);
-    const previousMark = earlier?.markLine ?? markLine;
+    const previousRead = earlier?.readBy ?? markLine;
     for (const group of previous) {
       if (listed.has(group)) continue;
-      if (!releasedAfter(events, group, previousMark)) {
-        findings.disagreements.push({ kind: 'gone-unreleased', step: snapshot.step, group, devices: devicesOf(events, group, markLine) });
+      // The instance sysfs showed began before that read; its release must come after it began.
+      if (!releasedAfter(events, group, instanceStart(events, group, previousRead))) {
+        findings.disagreements.push({ kind: 'gone-unreleased', step: snapshot.step, group, devices: devicesOf(events, group, previousRead) });
       }
     }
     for (const [id, devices] of Object.entries(snapshot.groups)) {
       const group = Number(id);
       if (devices.length === 0) {
-        const key = `${group}@${instanceStart(events, group, markLine)}`;
-        if (!leaked.has(key) && !releasedAfter(events, group, markLine)) {
+        const start = instanceStart(events, group, readBy);
+        const key = `${group}@${start}`;
+        if (!leaked.has(key) && !releasedAfter(events, group, start)) {
           leaked.add(key);
-          findings.leaks.push({ group, devices: devicesOf(events, group, markLine), step: snapshot.step });
+          findings.leaks.push({ group, devices: devicesOf(events, group, readBy), step: snapshot.step });
         }
       } else if (releasedBefore(events, group, markLine, readBy)) {
         findings.disagreements.push({ kind: 'released-while-listed', step: snapshot.step, group, devices });
@@ -96,7 +98,7 @@ function liveAt(events: GroupEvent[], line: number): Set<number> {
   return live;
 }
 
-/** Whether the log releases the group after a line, before any new instance of its id is made. */
+/** Whether the log releases the group after a line (its instance's start), before any new instance of its id is made. */
 function releasedAfter(events: GroupEvent[], group: number, line: number): boolean {
   for (const event of events) {
     if (event.line <= line || event.group !== group) continue;
@@ -116,7 +118,7 @@ function releasedBefore(events: GroupEvent[], group: number, markLine: number, r
   return last?.type === 'released' && last.line < markLine;
 }
 
-/** The line where the group's instance standing at `line` began, to tell one instance from the next. */
+/** The line where the group's latest instance before `line` began (-1: the log never showed it), to tell one instance from the next. */
 function instanceStart(events: GroupEvent[], group: number, line: number): number {
   let start = -1;
   let live = false;

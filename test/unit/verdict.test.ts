@@ -258,3 +258,36 @@ test('the kmemleak scan relies on kmemleak alone: lockdep off earlier does not m
   });
   t.deepEqual(runs.map((run) => [run.scenario, run.verdict]), [['boot', 'pass'], ['remove-rescan', 'fail'], ['kmemleak', 'pass']]);
 });
+
+test('a group made and released within steps the sysfs listings bracket agrees with them (real virtio remove-rescan)', (t) => {
+  // The group events and marks of a real virtio-iommu boot (the group is made at bind, as
+  // virtio-iommu does), with the listings the guest took: group 3 made in `bind`, gone after `remove`.
+  const lines = [
+    '[   11.727245] virtio-pci 0000:00:02.0: Adding to iommu group 2',
+    '[   35.134020] iommu-harness: step remove-rescan/bind',
+    '[   36.568990] iommu: Allocated group 3',
+    '[   36.569857] vfio-pci 0000:02:00.0: Adding to iommu group 3',
+    '[   38.935270] iommu-harness: step remove-rescan/remove',
+    '[   39.367989] iommu: Releasing group 3',
+    '[   39.842354] iommu-harness: device-gone 0000:02:00.0',
+    '[   40.742127] iommu-harness: step remove-rescan/rescan',
+    '[   43.053578] iommu: Allocated group 3',
+    '[   43.054426] vfio-pci 0000:02:00.0: Adding to iommu group 3',
+  ];
+  const sysfsGroups = [
+    { step: 'remove-rescan/bind', groups: { 2: ['0000:00:02.0'], 3: ['0000:02:00.0'] } },
+    { step: 'remove-rescan/remove', groups: { 2: ['0000:00:02.0'] } },
+    { step: 'remove-rescan/rescan', groups: { 2: ['0000:00:02.0'], 3: ['0000:02:00.0'] } },
+  ];
+  const runs = judgeBoot(evidence(lines, { outcomes: [{ scenario: 'remove-rescan', goneDevices: ['0000:02:00.0'], devices: ['0000:02:00.0'], sysfsGroups }] }));
+  t.deepEqual(runs[1]?.failedChecks, []);
+  t.deepEqual(runs[1]?.leaks, []);
+  t.is(runs[1]?.verdict, 'pass');
+  // The same listings with the release missing from the log: now the witnesses disagree.
+  const unreleased = judgeBoot(evidence(lines.filter((line) => !line.includes('Releasing')), { outcomes: [{ scenario: 'remove-rescan', goneDevices: [], devices: ['0000:02:00.0'], sysfsGroups }] }));
+  t.deepEqual(unreleased[1]?.failedChecks, ['remove-rescan/remove: iommu group 3 (0000:02:00.0) left /sys/kernel/iommu_groups but the log never showed it released']);
+  // A group made within a step and left empty: a leak, though it was made after the step's mark.
+  const empty = [{ step: 'remove-rescan/bind', groups: { 2: ['0000:00:02.0'], 3: [] } }];
+  const leaked = judgeBoot(evidence(lines.slice(0, 5), { outcomes: [{ scenario: 'remove-rescan', goneDevices: [], devices: ['0000:02:00.0'], sysfsGroups: empty }] }));
+  t.deepEqual(leaked[1]?.leaks, [{ group: 3, devices: ['0000:02:00.0'], step: 'remove-rescan/bind' }]);
+});
