@@ -20,7 +20,7 @@ export interface LockTiming {
   updateMs: number;
 }
 
-export const defaultLockTiming: LockTiming = { staleMs: 2 * 60_000, updateMs: 10_000 };
+const defaultLockTiming: LockTiming = { staleMs: 2 * 60_000, updateMs: 10_000 };
 
 /**
  * Runs `work` holding the lock `name`. When the lock is lost while held (a

@@ -23,7 +23,7 @@ const identity = {
  * fsmonitor hook, commit and tag signing; and automatic gc, which would
  * repack the user's repository behind their back.
  */
-export const gitOverrides = [
+const gitOverrides = [
   'core.hooksPath=/dev/null',
   'core.fsmonitor=false',
   'commit.gpgSign=false',

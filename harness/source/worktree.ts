@@ -98,7 +98,7 @@ async function isWorktreeOf(repo: string, worktree: string): Promise<boolean> {
  * them. The caller holds the harness's lock on this worktree, so no live
  * harness process is using them. Returns the removed files.
  */
-export async function removeStaleLocks(worktree: string): Promise<string[]> {
+async function removeStaleLocks(worktree: string): Promise<string[]> {
   const gitDir = (await git(worktree, ['rev-parse', '--absolute-git-dir'])).stdout.trim();
   const locks = (await readdir(gitDir).catch(() => [] as string[])).filter((name) => name.endsWith('.lock')).map((name) => path.join(gitDir, name));
   for (const lock of locks) await rm(lock, { force: true, recursive: true });
