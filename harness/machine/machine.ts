@@ -6,6 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { HarnessError } from '../errors.ts';
 import type { Progress } from '../log.ts';
 import { demoteToTcg } from './accel.ts';
+import { bootTimeline, type BootTimeline } from './boot-timeline.ts';
 import { claimMachineDir, machineDirPrefix, qemuPidFile } from './leftovers.ts';
 import { qemuCommand } from './qemu-command.ts';
 import { QmpClient } from './qmp.ts';
@@ -56,7 +57,8 @@ export class Machine {
     readonly qmp: QmpClient,
     public shell: GuestShell,
     readonly sshPort: number,
-    readonly bootSeconds: number,
+    /** Where the boot's seconds went, QEMU start to SSH. */
+    readonly bootTimeline: BootTimeline,
     unregister: () => void,
   ) {
     this.consoleLog = path.join(options.runDir, 'console.log');
@@ -112,6 +114,19 @@ export class Machine {
       },
     });
     const deadline = started + options.bootTimeoutMs;
+    // When the console's first byte arrived, for the boot timeline: a cheap stat every 25 ms until then.
+    let firstByteMs: number | undefined;
+    const firstByteWatch = setInterval(() => {
+      void stat(consoleLog).then(
+        (info) => {
+          if (info.size > 0 && firstByteMs === undefined) {
+            firstByteMs = Date.now() - started;
+            clearInterval(firstByteWatch);
+          }
+        },
+        () => undefined,
+      );
+    }, 25);
     // Under KVM the kernel prints within a second; silence past the limit means the guest is not running.
     const silentKvm = async (): Promise<string | undefined> => {
       if (silenceLimitMs === undefined) return undefined;
@@ -134,10 +149,13 @@ export class Machine {
       const port = parseForwardedPort(await qmp.hmp('info usernet'));
       if (!port) throw new HarnessError('qemu', 'QEMU reported no forwarded SSH port (info usernet)', { logPath: qemuLog });
       const shell = await waitForSsh(port, options, deadline, () => exited, consoleLog, silentKvm);
-      const seconds = (Date.now() - started) / 1000;
-      options.progress.step(`${options.iommu}: guest up in ${seconds.toFixed(1)} s (${options.accel}), ssh on 127.0.0.1:${port}`);
-      return new Machine(options, child, socketDir, qmp, shell, port, seconds, unregister);
+      const sshMs = Date.now() - started;
+      clearInterval(firstByteWatch);
+      const timeline = bootTimeline(await readFile(consoleLog, 'utf8').catch(() => ''), firstByteMs, sshMs);
+      options.progress.step(`${options.iommu}: guest up in ${timeline.totalSeconds.toFixed(1)} s (${options.accel}), ssh on 127.0.0.1:${port}`);
+      return new Machine(options, child, socketDir, qmp, shell, port, timeline, unregister);
     } catch (error) {
+      clearInterval(firstByteWatch);
       // Every way out of a failed boot reaps QEMU and its private files.
       qmp?.close();
       child.kill('SIGKILL');
@@ -149,6 +167,11 @@ export class Machine {
       const excerpt = error.excerpt.length ? error.excerpt : (await readFile(logPath, 'utf8').catch(() => '')).split('\n').filter(Boolean).slice(-15);
       throw new HarnessError(error.kind, error.message, { logPath, excerpt, cause: error });
     }
+  }
+
+  /** QEMU start to a usable SSH session. */
+  get bootSeconds(): number {
+    return this.bootTimeline.totalSeconds;
   }
 
   /** The accelerator this machine really runs on (TCG after a KVM fallback). */
