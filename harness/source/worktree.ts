@@ -99,7 +99,9 @@ async function isWorktreeOf(repo: string, worktree: string): Promise<boolean> {
  * harness process is using them. Returns the removed files.
  */
 async function removeStaleLocks(worktree: string): Promise<string[]> {
-  const gitDir = (await git(worktree, ['rev-parse', '--absolute-git-dir'])).stdout.trim();
+  const [gitDir = '', commonDir = ''] = (await git(worktree, ['rev-parse', '--path-format=absolute', '--git-dir', '--git-common-dir'])).stdout.trim().split('\n');
+  // Only a linked worktree's own folder (.git/worktrees/NAME): never the user's main .git.
+  if (path.dirname(gitDir) !== path.join(commonDir, 'worktrees')) return [];
   const locks = (await readdir(gitDir).catch(() => [] as string[])).filter((name) => name.endsWith('.lock')).map((name) => path.join(gitDir, name));
   for (const lock of locks) await rm(lock, { force: true, recursive: true });
   return locks;
