@@ -9,6 +9,7 @@ import { obtainKernel } from '../harness/build/index.ts';
 import { cacheLayout } from '../harness/cache.ts';
 import { createProgress, silentProgress } from '../harness/log.ts';
 import { chooseAccel } from '../harness/machine/accel.ts';
+import type { BootTimeline } from '../harness/machine/boot-timeline.ts';
 import { Machine } from '../harness/machine/machine.ts';
 import { installReaper } from '../harness/machine/reaper.ts';
 import { iommuModels } from '../harness/machine/topology.ts';
@@ -25,8 +26,11 @@ const prepared = await prepareKernel({ patches: [], kconfigs: [] }, progress, la
 const accel = await chooseAccel('auto');
 
 const bootSeconds: Record<string, number[]> = {};
+/** Per vIOMMU, each boot's timeline plus the first command's round trip. */
+const bootPhases: Record<string, (BootTimeline & { firstCommandSeconds: number })[]> = {};
 for (const iommu of iommuModels) {
   bootSeconds[iommu] = [];
+  bootPhases[iommu] = [];
   for (let i = 0; i < boots; i++) {
     const runDir = await mkdtemp(path.join(os.tmpdir(), 'iommu-harness-bench-'));
     try {
@@ -42,7 +46,10 @@ for (const iommu of iommuModels) {
         bootTimeoutMs: 180_000,
         progress: silentProgress,
       });
+      const commandStarted = Date.now();
+      await machine.shell.run(['true'], 30_000);
       bootSeconds[iommu].push(machine.bootSeconds);
+      bootPhases[iommu].push({ ...machine.bootTimeline, firstCommandSeconds: (Date.now() - commandStarted) / 1000 });
       await machine.stop();
     } finally {
       await rm(runDir, { recursive: true, force: true });
@@ -50,6 +57,13 @@ for (const iommu of iommuModels) {
   }
   progress.step(`bench: ${iommu} boot to SSH: ${bootSeconds[iommu].map((s) => s.toFixed(1)).join(', ')} s`);
 }
+const phaseNames = ['qemuToConsoleSeconds', 'kernelToInitSeconds', 'initToReadySeconds', 'readyToSshSeconds', 'firstCommandSeconds'] as const;
+const bootBreakdown = Object.fromEntries(
+  Object.entries(bootPhases).map(([iommu, timelines]) => [
+    iommu,
+    Object.fromEntries(phaseNames.map((phase) => [phase, median(timelines.map((timeline) => timeline[phase] ?? NaN))])),
+  ]),
+);
 
 // A one-file patch that no earlier run has built: a comment with a fresh stamp.
 const patchDir = await mkdtemp(path.join(os.tmpdir(), 'iommu-harness-bench-'));
@@ -82,6 +96,7 @@ const results = {
   accel: accel.accel,
   bootToSshMedianSeconds: Object.fromEntries(Object.entries(bootSeconds).map(([iommu, values]) => [iommu, median(values)])),
   bootToSshSamples: bootSeconds,
+  bootBreakdownMedianSeconds: bootBreakdown,
   incrementalRebuildSeconds: incremental.buildSeconds,
   warmRunSeconds: runSeconds,
   warmRunExitCode: run.exitCode,
@@ -92,6 +107,10 @@ process.stdout.write(
   [
     `accelerator                       ${accel.accel}`,
     ...Object.entries(results.bootToSshMedianSeconds).map(([iommu, s]) => `boot to SSH, ${iommu.padEnd(7)} (median of ${boots})  ${s.toFixed(1)} s`),
+    ...Object.entries(bootBreakdown).map(
+      ([iommu, phases]) =>
+        `  ${iommu.padEnd(7)} QEMU to console ${phases.qemuToConsoleSeconds?.toFixed(2)} s, kernel to /init ${phases.kernelToInitSeconds?.toFixed(2)} s, /init to ready ${phases.initToReadySeconds?.toFixed(2)} s, ready to SSH ${phases.readyToSshSeconds?.toFixed(2)} s, first command ${phases.firstCommandSeconds?.toFixed(3)} s`,
+    ),
     `incremental rebuild, one file     ${incremental.buildSeconds.toFixed(1)} s`,
     `run, both vIOMMUs, warm cache     ${runSeconds.toFixed(1)} s (exit ${run.exitCode})`,
     '',
