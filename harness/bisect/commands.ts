@@ -114,6 +114,7 @@ async function checkedRequest(options: Record<string, unknown>, src: string, ref
     json: options.json as string | undefined,
     iommus: request.iommus,
     scenarios: request.scenarios,
+    accel: request.accel,
   });
   await prepareCache(cacheLayout());
   return request;

@@ -65,6 +65,7 @@ program
       json: options.json,
       iommus: options.iommu,
       scenarios: selected,
+      accel: options.accel,
     });
     await prepareCache(cacheLayout());
     const result = await runHarness({

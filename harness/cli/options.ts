@@ -96,11 +96,16 @@ export interface RunOptionValues {
   json?: string | undefined;
   iommus: IommuModel[];
   scenarios: readonly Scenario[];
+  accel?: string;
 }
 
 /** What run, check and bisect share: the cheap checks first, git last. */
 export async function checkRunOptions(values: RunOptionValues): Promise<void> {
   checkCoverage(values.iommus, values.scenarios);
+  // Said now, not after the build at the first boot.
+  if (values.accel === 'kvm' && !(await access('/dev/kvm', constants.R_OK | constants.W_OK).then(() => true, () => false))) {
+    throw new HarnessError('usage', '--accel kvm: /dev/kvm is missing or not accessible (--accel auto uses KVM only where it works)');
+  }
   await checkReadable(values.patches, '--patch');
   await checkReadable(values.kconfigs, '--kconfig');
   if (values.knownIssues) await checkReadable([values.knownIssues], '--known-issues');
