@@ -130,10 +130,13 @@ export class Guest {
     });
   }
 
+  /** The device's group as sysfs shows it, kept as evidence to check the log against. */
   async iommuGroup(bdf: string): Promise<number | undefined> {
     const result = await this.guard(this.machine.shell.run(['readlink', `/sys/bus/pci/devices/${checkBdf(bdf)}/iommu_group`], this.stepTimeoutMs));
     const id = /(\d+)\s*$/.exec(result.stdout)?.[1];
-    return result.exitCode === 0 && id ? Number(id) : undefined;
+    if (result.exitCode !== 0 || !id) return undefined;
+    this.observedGroups.set(bdf, Number(id));
+    return Number(id);
   }
 
   async driver(bdf: string): Promise<string | undefined> {
@@ -150,8 +153,7 @@ export class Guest {
     if (bound !== driver) {
       throw new HarnessError('guest', `${this.currentStep}: ${bdf} is bound to ${bound ?? 'no driver'}, not ${driver}`, { logPath: this.machine.consoleLog });
     }
-    const group = await this.iommuGroup(bdf);
-    if (group !== undefined) this.observedGroups.set(bdf, group);
+    await this.iommuGroup(bdf);
   }
 
   async unbind(bdf: string): Promise<void> {
