@@ -31,6 +31,8 @@ export interface BootOptions {
   progress: Progress;
 }
 
+/** What images/init.sh writes to the kernel log right before it starts sshd. */
+const guestReadyLine = 'iommu-harness: guest ready';
 /** A KVM guest that printed nothing within this long is taken as not running. */
 const kvmSilenceMs = 10_000;
 /** The boot timeout a TCG retry gets at least: TCG boots are several times slower. */
@@ -228,6 +230,7 @@ async function waitForSsh(
   consoleLog: string,
   silentKvm: () => Promise<string | undefined>,
 ): Promise<GuestShell> {
+  let ready = false;
   for (;;) {
     const silent = await silentKvm();
     if (silent) throw new SilentKvmBoot(silent);
@@ -239,6 +242,15 @@ async function waitForSsh(
     if (Date.now() > deadline) {
       throw new HarnessError('boot', `the guest did not answer SSH within ${options.bootTimeoutMs / 1000} s`, { logPath: consoleLog });
     }
+    // /init prints its ready line just before it starts sshd: until then a
+    // handshake cannot succeed and only costs the emulated guest cycles.
+    if (!ready) {
+      ready = (await readFile(consoleLog, 'utf8').catch(() => '')).includes(guestReadyLine);
+      if (!ready) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+    }
     try {
       return await GuestShell.connect(
         { port, privateKey: options.privateKey, hostKeyBlob: options.hostKeyBlob },
@@ -247,7 +259,7 @@ async function waitForSsh(
     } catch (error) {
       if (error instanceof HarnessError) throw new HarnessError('boot', error.message, { logPath: consoleLog });
       // slirp accepts the TCP connection before the guest's sshd listens: retry.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 }
