@@ -10,6 +10,7 @@ import { iommuModels, type IommuModel } from '../machine/topology.ts';
 import { planBoots } from '../scenario/runner.ts';
 import type { Scenario } from '../scenario/scenario.ts';
 import { checkGitTree, resolveCommit } from '../source/worktree.ts';
+import { requestFromEnv } from '../machine/accel.ts';
 
 /** `--iommu intel,virtio`: known models, each once. */
 export function parseIommus(value: string): IommuModel[] {
@@ -103,6 +104,7 @@ export interface RunOptionValues {
 export async function checkRunOptions(values: RunOptionValues): Promise<void> {
   checkCoverage(values.iommus, values.scenarios);
   // Said now, not after the build at the first boot.
+  requestFromEnv();
   if (values.accel === 'kvm' && !(await access('/dev/kvm', constants.R_OK | constants.W_OK).then(() => true, () => false))) {
     throw new HarnessError('usage', '--accel kvm: /dev/kvm is missing or not accessible (--accel auto uses KVM only where it works)');
   }

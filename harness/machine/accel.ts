@@ -33,7 +33,8 @@ const probeDeadlineMs = 3000;
 let probe: Promise<AccelChoice> | undefined;
 let demoted: AccelChoice | undefined;
 
-function requestFromEnv(env: NodeJS.ProcessEnv): AccelRequest {
+/** The accelerator IOMMU_HARNESS_ACCEL asks for; a value other than auto, kvm or tcg is a usage error. */
+export function requestFromEnv(env: NodeJS.ProcessEnv = process.env): AccelRequest {
   const value = env[accelEnvVariable];
   if (value === undefined || value === '') return 'auto';
   if (value === 'auto' || value === 'kvm' || value === 'tcg') return value;
