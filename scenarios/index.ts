@@ -2,6 +2,7 @@
 import { HarnessError } from '../harness/errors.ts';
 import type { Scenario } from '../harness/scenario/scenario.ts';
 import { bridgeGroup } from './bridge-group.ts';
+import { identityBehindBridge } from './identity-behind-bridge.ts';
 import { multifunction } from './multifunction.ts';
 import { pciHotplugNative, pciHotplugNativeAdd } from './pci-hotplug-native.ts';
 import { pciHotplug } from './pci-hotplug.ts';
@@ -20,6 +21,7 @@ export const scenarios: readonly Scenario[] = [
   unplugWhileOpen,
   rebindOriginalDriver,
   vfioNoiommu,
+  identityBehindBridge,
   pciHotplugNative,
   pciHotplugNativeAdd,
 ];
