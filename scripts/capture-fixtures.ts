@@ -22,6 +22,7 @@ import { scenarioByName } from '../scenarios/index.ts';
 installReaper();
 const fixtures = new URL('../test/fixtures/oracle/reports/', import.meta.url);
 const patch = (name: string) => fileURLToPath(new URL(`../test/fixtures/patches/${name}`, import.meta.url));
+const oraclePatch = (name: string) => fileURLToPath(new URL(`../test/fixtures/oracle/patches/${name}`, import.meta.url));
 const scenario = (name: string) => scenarioByName(name)!;
 
 /**
@@ -75,6 +76,8 @@ const cases: Case[] = [
   { name: 'real-refcount-vfio-double-put', about: 'fault-vfio-double-put.patch, vfio-bind-unbind', patches: [patch('fault-vfio-double-put.patch')], scenario: scenario('vfio-bind-unbind') },
   { name: 'real-group-leak', about: 'fault-group-ref-leak.patch, vfio-bind-unbind', patches: [patch('fault-group-ref-leak.patch')], scenario: scenario('vfio-bind-unbind') },
   { name: 'real-kmemleak-device-name', about: 'fault-group-device-name-leak.diff, vfio-bind-unbind, leakcheck profile', patches: [patch('fault-group-device-name-leak.diff')], scenario: scenario('vfio-bind-unbind'), profile: 'leakcheck' },
+  // A report the kernel never closes (no end marker), for the report-boundary tests.
+  { name: 'real-atomic-sleep-release', about: 'fault-atomic-sleep-release.diff (test/fixtures/oracle/patches), remove-rescan', patches: [oraclePatch('fault-atomic-sleep-release.diff')], scenario: scenario('remove-rescan') },
   { name: 'real-hang-rescan-behind-removal', about: 'a rescan queued behind a removal blocked 100 s by an open VFIO fd', patches: [], scenario: hungRescan },
   { name: 'real-panic-sysrq', about: 'echo c > /proc/sysrq-trigger', patches: [], scenario: sysrqPanic },
 ];

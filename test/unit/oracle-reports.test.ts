@@ -107,6 +107,24 @@ test('a hung task (no end marker) does not swallow a circular-locking report pri
   t.false(reports[0]?.lines.some((line) => line.includes('circular locking')));
 });
 
+test('a sleeping-function-in-atomic report (no end marker) does not swallow a circular-locking report printed right after it', (t) => {
+  // Two real captures, concatenated as the kernel would print them: the atomic-sleep report of
+  // real-atomic-sleep-release.log (up to its </TASK>), then real-lockdep-remove-inversion.log's
+  // circular-locking report moved to 0.1 s after it, before any further step mark.
+  const atomic = region('real-atomic-sleep-release.log', 'iommu-harness: step remove-rescan/remove', '</TASK>');
+  const log = [...atomic, ...printedAt(lockdepWithRule, 17.4)].join('\n');
+  const reports = parseKernelLog(log).reports;
+  t.deepEqual(
+    reports.map((report) => [report.title, report.step]),
+    [
+      ['BUG: sleeping function called from invalid context in iommu_release_device', 'remove-rescan/remove'],
+      ['possible deadlock in __iommu_group_remove_device', 'remove-rescan/remove'],
+    ],
+  );
+  t.false(reports[0]?.lines.some((line) => line.includes('circular locking')));
+  t.is(parseKernelLog(log).lockdepOff?.title, 'possible deadlock in __iommu_group_remove_device');
+});
+
 test('a report printed after the next step mark lands in that step, not in the open report before it', (t) => {
   const mark = printedAt(['[    0.000000] iommu-harness: step hung-rescan/after'], 70);
   const log = [...hangReport, ...mark, ...printedAt(lockdepReport, 71)].join('\n');
