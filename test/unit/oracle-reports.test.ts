@@ -234,3 +234,9 @@ test('a device-gone mark written while a WARN is still printing (the removal pat
   t.false(warn?.corrupted);
   t.deepEqual(rest, []);
 });
+
+test('a real DMAR fault: one report with the device and the address, its repeat counted', (t) => {
+  const [fault, ...rest] = parseKernelLog(fixture('real-dmar-fault-identity-bridge.log').log).reports;
+  t.like(fault, { kind: 'iommu-fault', device: '02:00.0', address: '0x3039000', step: 'identity-behind-bridge/dma', repeats: 1 });
+  t.deepEqual(rest, []);
+});
