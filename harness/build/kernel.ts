@@ -15,6 +15,7 @@ import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
 import { buildEnv } from '../child-env.ts';
 import { buildTrouble, firstBuildErrors, buildProgressTarget } from './build-log.ts';
+import { milestoneLine, statusLine, type BuildEstimate } from './build-progress.ts';
 import { applyOptions, droppedOptions, renderConfig, type ConfigMap } from './kconfig.ts';
 
 export interface KernelArtifacts {
@@ -109,7 +110,14 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
 
   const jobs = request.jobs ?? os.availableParallelism();
   progress.step(`building bzImage with ${jobs} job(s); log: ${log}`);
-  await make([`-j${jobs}`, 'bzImage'], 90 * 60_000);
+  // The estimate for the progress bar: a build directory without vmlinux builds
+  // everything, like the last cold build anywhere in the cache; otherwise like its own last build.
+  const cold = !(await exists(path.join(buildDir, 'vmlinux')));
+  const countFile = cold ? path.join(layout.builds, '.cold-build-lines') : path.join(buildDir, '.iommu-harness-build-lines');
+  const expectedLines = Number((await readFile(countFile, 'utf8').catch(() => '')).trim()) || undefined;
+  const lines = await runMake({ worktree, buildDir, args: [`-j${jobs}`, 'bzImage'], log, progress, timeoutMs: 90 * 60_000, estimate: expectedLines ? { expectedLines } : {}, ...(request.cancelSignal ? { cancelSignal: request.cancelSignal } : {}) });
+  await writeFile(path.join(buildDir, '.iommu-harness-build-lines'), `${lines}\n`);
+  if (cold) await writeFile(path.join(layout.builds, '.cold-build-lines'), `${lines}\n`);
 
   const artifacts = artifactsFor(layout, request.key);
   const staging = `${artifacts.dir}.tmp-${process.pid}`;
@@ -155,9 +163,12 @@ interface MakeCall {
   progress: Progress;
   timeoutMs: number;
   cancelSignal?: AbortSignal;
+  /** Show a percentage and ETA against this estimate (the bzImage build). */
+  estimate?: BuildEstimate;
 }
 
-export async function runMake(call: MakeCall): Promise<void> {
+/** Runs make with its output in the log; returns how many Kbuild target lines it printed. */
+export async function runMake(call: MakeCall): Promise<number> {
   const { worktree, buildDir, args, log, progress, timeoutMs } = call;
   const compiler = (await hasCcache()) ? ['CC=ccache gcc'] : [];
   const child = execa('make', ['-C', worktree, `O=${buildDir}`, 'ARCH=x86_64', ...compiler, ...args], {
@@ -176,11 +187,22 @@ export async function runMake(call: MakeCall): Promise<void> {
     logStream.on('error', reject);
     logStream.on('finish', resolve);
   });
+  let targets = 0;
+  const started = Date.now();
   if (child.all) {
     for await (const line of readline.createInterface({ input: child.all })) {
       logStream.write(`${line}\n`);
       const target = buildProgressTarget(line);
-      if (target) progress.detail(target);
+      if (!target) continue;
+      targets++;
+      if (!call.estimate) {
+        progress.detail(target);
+        continue;
+      }
+      const elapsed = Date.now() - started;
+      progress.detail(statusLine(targets, elapsed, call.estimate, target));
+      const milestone = milestoneLine(targets, elapsed, call.estimate);
+      if (milestone) progress.step(milestone);
     }
   }
   const result = await child;
@@ -203,6 +225,7 @@ export async function runMake(call: MakeCall): Promise<void> {
     if (trouble) throw new HarnessError(trouble.kind, `make ${args.join(' ')} failed: ${trouble.reason}`, { logPath: log, excerpt });
     throw new HarnessError('build', `make ${args.join(' ')} failed: ${excerpt[0]?.trim() ?? 'no output'}`, { logPath: log, excerpt });
   }
+  return targets;
 }
 
 let ccache: Promise<boolean> | undefined;
