@@ -1,4 +1,6 @@
 // The QEMU command line, pure, so every choice in it is tested without QEMU.
+import path from 'node:path';
+import { viommuTraceEvents, viommuTraceFile } from '../oracle/viommu-trace.ts';
 import type { IommuModel, Topology } from './topology.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -86,10 +88,25 @@ export function qemuArgs(spec: MachineSpec): string[] {
   // The vIOMMU comes before the PCI devices it translates for.
   const iommu = iommuDevice[spec.iommu];
   if (iommu) args.push('-device', iommu);
+  if (spec.iommu !== 'none') args.push(...viommuTraceArgs(spec.iommu, viommuTracePath(spec.consoleLog)));
   args.push('-device', 'virtio-net-pci,netdev=net0');
   for (const global of spec.topology.globals ?? []) args.push('-global', global);
   for (const device of spec.topology.devices) args.push('-device', deviceArg(device.driver, { ...device.props, id: device.id }));
   return args;
+}
+
+/** Where a boot's vIOMMU trace goes: beside its console log, so a saved run folder holds both. */
+export function viommuTracePath(consoleLog: string): string {
+  return path.join(path.dirname(consoleLog), viommuTraceFile);
+}
+
+/**
+ * The vIOMMU's own trace events, for the ledger (harness/oracle/viommu-ledger.ts).
+ * Debian's QEMU has the `log` trace backend, for which `file=` is the log file;
+ * one -trace per event, since a repeated key in one -trace keeps only the last.
+ */
+function viommuTraceArgs(iommu: keyof typeof viommuTraceEvents, file: string): string[] {
+  return [...viommuTraceEvents[iommu].flatMap((event) => ['-trace', `enable=${event}`]), '-trace', `file=${file}`];
 }
 
 /** The host port QEMU picked for the guest's SSH, from `info usernet`. */
