@@ -12,7 +12,7 @@ import type { Scenario } from '../harness/scenario/scenario.ts';
  */
 export const identityBehindBridge: Scenario = {
   name: 'identity-behind-bridge',
-  proves: 'virtio-rng behind a pcie-pci-bridge, its group switched to the identity domain through sysfs, does DMA without an IOMMU fault; switched back to DMA, it keeps its group',
+  proves: 'virtio-rng behind a pcie-pci-bridge, its group switched to the identity domain through sysfs, does DMA without an IOMMU fault; switched back to DMA, it keeps its group, released once the bridge and the device are removed',
   // Only intel-iommu covers conventional PCI behind the bridge in QEMU 7.2 (see bridge-group).
   iommus: ['intel'],
   topology: {
@@ -43,5 +43,10 @@ export const identityBehindBridge: Scenario = {
     guest.check((await guest.read(type)) === 'DMA', `group ${group} to take a DMA domain again`);
     await guest.bind(bdf, 'virtio-pci');
     guest.check((await guest.iommuGroup(bdf)) === group, `group ${group} kept across both domain changes`);
+    await guest.mark('remove');
+    const bridge = await guest.bdfOf('ppb-pt');
+    await guest.remove(bdf);
+    // The bridge is a member of the group too: the group goes with it.
+    await guest.remove(bridge);
   },
 };
