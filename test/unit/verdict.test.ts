@@ -1,6 +1,6 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { parseKnownIssues } from '../../harness/oracle/index.ts';
+import { parseKnownIssues, type SysfsSnapshot } from '../../harness/oracle/index.ts';
 import { exitCodeOf } from '../../harness/report/exit-code.ts';
 import { judgeBoot, unusedKnownIssues, type BootEvidence } from '../../harness/report/verdict.ts';
 import { overallVerdict, type HarnessResult, type ScenarioRun } from '../../harness/report/result.ts';
@@ -274,7 +274,7 @@ test('a group made and released within steps the sysfs listings bracket agrees w
     '[   43.053578] iommu: Allocated group 3',
     '[   43.054426] vfio-pci 0000:02:00.0: Adding to iommu group 3',
   ];
-  const sysfsGroups = [
+  const sysfsGroups: SysfsSnapshot[] = [
     { step: 'remove-rescan/bind', groups: { 2: ['0000:00:02.0'], 3: ['0000:02:00.0'] } },
     { step: 'remove-rescan/remove', groups: { 2: ['0000:00:02.0'] } },
     { step: 'remove-rescan/rescan', groups: { 2: ['0000:00:02.0'], 3: ['0000:02:00.0'] } },
@@ -287,7 +287,7 @@ test('a group made and released within steps the sysfs listings bracket agrees w
   const unreleased = judgeBoot(evidence(lines.filter((line) => !line.includes('Releasing')), { outcomes: [{ scenario: 'remove-rescan', goneDevices: [], devices: ['0000:02:00.0'], sysfsGroups }] }));
   t.deepEqual(unreleased[1]?.failedChecks, ['remove-rescan/remove: iommu group 3 (0000:02:00.0) left /sys/kernel/iommu_groups but the log never showed it released']);
   // A group made within a step and left empty: a leak, though it was made after the step's mark.
-  const empty = [{ step: 'remove-rescan/bind', groups: { 2: ['0000:00:02.0'], 3: [] } }];
+  const empty: SysfsSnapshot[] = [{ step: 'remove-rescan/bind', groups: { 2: ['0000:00:02.0'], 3: [] } }];
   const leaked = judgeBoot(evidence(lines.slice(0, 5), { outcomes: [{ scenario: 'remove-rescan', goneDevices: [], devices: ['0000:02:00.0'], sysfsGroups: empty }] }));
   t.deepEqual(leaked[1]?.leaks, [{ group: 3, devices: ['0000:02:00.0'], step: 'remove-rescan/bind' }]);
 });
