@@ -27,7 +27,7 @@ async function sourceFiles(dir: string): Promise<string[]> {
 /** Program names passed as a literal to execa/spawn, to a `file:` of a command, or started by zx. */
 function spawnedPrograms(text: string): string[] {
   const patterns = [
-    /\b(?:execa|execaSync|spawn|spawnSync|execFile)\(\s*['"`]([^'"`\s]+)['"`]/g,
+    /\b(?:execa|execaSync|spawn|spawnSync|execFile|binutils)\(\s*['"`]([^'"`\s]+)['"`]/g,
     /\bfile:\s*['"]([^'"\s]+)['"],\s*args:/g,
     /\bqemuBinary\s*=\s*['"]([^'"]+)['"]/g,
     /\$`([a-z0-9_.+-]+)[\s`]/g,
