@@ -68,6 +68,7 @@ export const requirements: readonly Requirement[] = [
   // The project's tests.
   { name: 'pgrep', package: 'procps', purpose: 'tests', why: 'the tests check that no QEMU is left' },
   { name: 'chromium', package: 'chromium', purpose: 'tests', why: 'the nightly HTML report is read back in headless Chromium' },
+  { name: 'unshare', package: 'util-linux', purpose: 'tests', why: 'a read-only cache is made in a private mount namespace' },
   // CI's fresh Debian root.
   { name: 'debootstrap', package: 'debootstrap', purpose: 'ci', why: '.ci/run builds a fresh Debian 12 root every time' },
 ];
