@@ -20,7 +20,10 @@ import type { TracedIommu, ViommuEvent, ViommuTrace, ViommuTraceEvent } from './
 export interface ViommuFinding {
   kind: 'viommu-state';
   iommu: TracedIommu;
-  /** Stable across commits (no domain ids): it names the device, like a leak's signature. */
+  /**
+   * Stable across commits (no domain ids): it names the device, like a leak's signature. No colon
+   * after the vIOMMU's name, so it is never taken for the kernel's own "virtio-iommu: ... fault" lines.
+   */
   title: string;
   /** What the device model was left holding, with the trace lines that show it. */
   text: string;
@@ -107,7 +110,7 @@ function judgeVirtio(events: ViommuTraceEvent[]): Omit<ViommuJudgement, 'iommu'>
     findings.push({
       kind: 'viommu-state',
       iommu: 'virtio',
-      title: `virtio-iommu: endpoint ${departure.device} still attached after its device left`,
+      title: `virtio-iommu endpoint ${departure.device} still attached after its device left`,
       text: [
         `${departure.device} left the guest (device-gone, trace line ${departure.line + 1}), but virtio-iommu never received a DETACH for endpoint ${departure.endpoint}:`,
         `it is still attached to domain ${domain}${others.length ? ` with ${others.join(', ')}` : ', which therefore was never freed'} (checked at trace line ${line + 1}).`,
@@ -125,7 +128,7 @@ function judgeVirtio(events: ViommuTraceEvent[]): Omit<ViommuJudgement, 'iommu'>
       findings.push({
         kind: 'viommu-state',
         iommu: 'virtio',
-        title: 'virtio-iommu: domain not freed after its last endpoint left',
+        title: 'virtio-iommu domain not freed after its last endpoint left',
         text: `domain ${domain} lost its last endpoint at trace line ${since.line + 1}, but the device model never freed it (checked at trace line ${line + 1}).`,
         ...(since.step ? { step: since.step } : {}),
         domain,
@@ -165,7 +168,7 @@ function judgeVirtio(events: ViommuTraceEvent[]): Omit<ViommuJudgement, 'iommu'>
           findings.push({
             kind: 'viommu-state',
             iommu: 'virtio',
-            title: `virtio-iommu: DETACH of endpoint ${bdfOfRequesterId(event.endpoint)} from a domain it is not attached to`,
+            title: `virtio-iommu DETACH of endpoint ${bdfOfRequesterId(event.endpoint)} from a domain it is not attached to`,
             text: `the guest detached endpoint ${event.endpoint} from domain ${event.domain}, but the device model has it ${actual === undefined ? 'attached to nothing' : `in domain ${actual}`} and rejects the request (trace line ${line + 1}).`,
             ...(step ? { step } : {}),
             endpoint: bdfOfRequesterId(event.endpoint),
@@ -230,7 +233,7 @@ function judgeIntel(events: ViommuTraceEvent[]): Omit<ViommuJudgement, 'iommu'> 
     if (!lastContext) {
       findings.push({
         ...base,
-        title: `intel-iommu: no context-cache invalidation for ${departure.device} on removal`,
+        title: `intel-iommu context cache not invalidated for ${departure.device} on removal`,
         text: `${departure.device} left the guest (device-gone, trace line ${departure.line + 1}), but no context-cache invalidation covering source id 0x${departure.sid.toString(16)} was queued in its step (trace lines ${departure.stepStart + 1}-${end + 1}): the IOMMU may keep translating for it.`,
       });
       return;
@@ -247,7 +250,7 @@ function judgeIntel(events: ViommuTraceEvent[]): Omit<ViommuJudgement, 'iommu'> 
       findings.push({
         ...base,
         domain,
-        title: `intel-iommu: no IOTLB invalidation after ${departure.device} was removed`,
+        title: `intel-iommu IOTLB not invalidated after ${departure.device} was removed`,
         text: `${departure.device} left the guest and its context entry was invalidated (trace line ${lastContext.line + 1}, domain ${domain}), but no IOTLB invalidation of ${scope === 'global' ? 'any domain' : `domain ${domain}`} followed in its step (to trace line ${end + 1}): stale translations may outlive the device.`,
       });
     }

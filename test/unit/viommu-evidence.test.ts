@@ -13,7 +13,7 @@ test('a scenario gets its own findings as viommu-state reports, placed in their 
   t.deepEqual(evidence.reports, [
     {
       kind: 'viommu-state',
-      title: 'virtio-iommu: endpoint 0000:03:00.0 still attached after its device left',
+      title: 'virtio-iommu endpoint 0000:03:00.0 still attached after its device left',
       text: evidence.reports[0]!.text,
       corrupted: false,
       step: 'remove-rescan/remove',

@@ -64,7 +64,7 @@ test('virtio, DETACH dropped from viommu_release_device(): each removed endpoint
   t.truthy(first, JSON.stringify(judgement.findings, null, 2));
   t.is(first!.kind, 'viommu-state');
   t.is(first!.endpoint, '0000:01:00.0');
-  t.is(first!.title, 'virtio-iommu: endpoint 0000:01:00.0 still attached after its device left');
+  t.is(first!.title, 'virtio-iommu endpoint 0000:01:00.0 still attached after its device left');
   t.is(typeof first!.domain, 'number');
   t.regex(first!.text, /never received a DETACH for endpoint 256/);
   // Every finding names a device that left, in the step where it left.
@@ -98,14 +98,14 @@ test('virtio: a DETACH from a domain the endpoint is not in is a finding (the de
   );
   t.deepEqual(
     judgement.findings.map((finding) => finding.title),
-    ['virtio-iommu: DETACH of endpoint 0000:01:00.0 from a domain it is not attached to'],
+    ['virtio-iommu DETACH of endpoint 0000:01:00.0 from a domain it is not attached to'],
   );
 });
 
 test('virtio: a domain emptied but never freed by the device model is a finding at the end of its step', (t) => {
   const clean = fixture('virtio-clean-shared-boot.trace.log.gz');
   const judgement = judgeViommuTrace(parseViommuTrace(without(clean, (line) => line.startsWith('virtio_iommu_put_domain'))));
-  const domains = judgement.findings.filter((finding) => finding.title === 'virtio-iommu: domain not freed after its last endpoint left');
+  const domains = judgement.findings.filter((finding) => finding.title === 'virtio-iommu domain not freed after its last endpoint left');
   t.true(domains.length > 0);
   t.true(domains.every((finding) => typeof finding.domain === 'number'));
 });
@@ -122,7 +122,7 @@ test('intel, clean 6.12: every removal was invalidated in the context cache and 
 test('intel, context flush skipped for a device without a driver: every removal is caught but one VFIO had just invalidated', (t) => {
   const judgement = judgeViommuTrace(parseViommuTrace(fixture('intel-removal-no-flush.trace.log.gz')));
   t.is(judgement.checked.length, 12);
-  t.true(judgement.findings.every((finding) => /^intel-iommu: no context-cache invalidation for 0000:[0-9a-f:.]+ on removal$/.test(finding.title)));
+  t.true(judgement.findings.every((finding) => /^intel-iommu context cache not invalidated for 0000:[0-9a-f:.]+ on removal$/.test(finding.title)));
   t.deepEqual(
     judgement.findings.map((finding) => finding.step),
     [
@@ -150,7 +150,7 @@ test('intel: a removal without its context-cache invalidation is a finding namin
   const judgement = judgeViommuTrace(parseViommuTrace(without(clean, (line) => /type context-cache high 0x0 low 0x300000d0031/.test(line))));
   t.deepEqual(
     judgement.findings.map((finding) => [finding.title, finding.step]),
-    [['intel-iommu: no context-cache invalidation for 0000:03:00.0 on removal', 'remove-rescan/remove']],
+    [['intel-iommu context cache not invalidated for 0000:03:00.0 on removal', 'remove-rescan/remove']],
   );
 });
 
@@ -164,7 +164,7 @@ test('intel: a removal whose context entry was invalidated but not its domain\'s
   const judgement = judgeViommuTrace(parseViommuTrace(tampered));
   t.deepEqual(
     judgement.findings.map((finding) => [finding.title, finding.step, finding.domain]),
-    [['intel-iommu: no IOTLB invalidation after 0000:01:00.0 was removed', 'vfio-bind-unbind/remove', 12]],
+    [['intel-iommu IOTLB not invalidated after 0000:01:00.0 was removed', 'vfio-bind-unbind/remove', 12]],
   );
 });
 
