@@ -28,9 +28,12 @@ export const blockingWaitMs = Math.max(30_000, hungTaskReportedWithinMs);
 
 export const setHungTaskTimeoutScript = 'echo "$1" > /proc/sys/kernel/hung_task_timeout_secs';
 
-/** One round trip: `PID NAME` of every task in uninterruptible sleep. */
+/**
+ * One round trip, one grep for the common case of none: `PID NAME` of every
+ * task in uninterruptible sleep (State: D). A task that exits meanwhile is skipped.
+ */
 export const blockedTasksScript =
-  'for f in /proc/[0-9]*/status; do awk \'/^Name:/{n=$2} /^State:/{if ($2 == "D") print substr(FILENAME, 7, length(FILENAME) - 13), n}\' "$f" 2>/dev/null; done; true';
+  'for f in $(grep -l "^State:.D" /proc/[0-9]*/status 2>/dev/null); do p=${f#/proc/}; while read -r k v; do [ "$k" = Name: ] && echo "${p%/status} $v" && break; done < "$f"; done 2>/dev/null; true';
 
 export interface BlockedTask {
   pid: number;
@@ -40,7 +43,7 @@ export interface BlockedTask {
 export function parseBlockedTasks(output: string): BlockedTask[] {
   return output
     .split('\n')
-    .map((line) => /^(\d+) (\S+)$/.exec(line.trim()))
+    .map((line) => /^(\d+) (.+)$/.exec(line.trim()))
     .filter((match): match is RegExpExecArray => match !== null)
     .map((match) => ({ pid: Number(match[1]), name: match[2]! }));
 }

@@ -13,7 +13,7 @@ import type { KnownIssue } from '../oracle/index.ts';
 import type { ScenarioRun } from '../report/result.ts';
 import { judgeBoot, type ScenarioOutcome } from '../report/verdict.ts';
 import { Guest } from './guest.ts';
-import { blockedTasksScript, hungTaskTimeoutSecs, parseBlockedTasks, setHungTaskTimeoutScript, type BlockedTask } from './hang.ts';
+import { blockedTasksScript, hungTaskReportedWithinMs, hungTaskTimeoutSecs, parseBlockedTasks, setHungTaskTimeoutScript, type BlockedTask } from './hang.ts';
 import type { Scenario } from './scenario.ts';
 
 export interface BootPlan {
@@ -61,17 +61,26 @@ async function scanKmemleak(machine: Machine): Promise<string> {
   return dump.stdout;
 }
 
+/** Tasks in uninterruptible sleep now. */
+async function blockedTasks(machine: Machine): Promise<BlockedTask[]> {
+  return parseBlockedTasks((await machine.shell.runScript(blockedTasksScript, 30_000)).stdout);
+}
+
 /**
- * Tasks still in uninterruptible sleep after a scenario failed: looked at
- * twice, a second apart, so a task merely waiting on I/O is not counted.
+ * The tasks that stay blocked for `forMs` (a second at least), so a task
+ * merely waiting on I/O is not counted. After a scenario that ended normally
+ * the wait is as long as the hung-task detector takes, so a hang its last
+ * step caused is reported there, not in the next scenario.
  */
-async function stillBlocked(machine: Machine): Promise<BlockedTask[]> {
-  const probe = async () => parseBlockedTasks((await machine.shell.runScript(blockedTasksScript, 30_000)).stdout);
-  const first = await probe();
-  if (first.length === 0) return [];
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  const second = await probe();
-  return second.filter((task) => first.some((earlier) => earlier.pid === task.pid));
+async function stillBlocked(machine: Machine, forMs: number): Promise<BlockedTask[]> {
+  let blocked = await blockedTasks(machine);
+  const deadline = Date.now() + Math.max(forMs, 1000);
+  while (blocked.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const now = await blockedTasks(machine);
+    blocked = now.filter((task) => blocked.some((earlier) => earlier.pid === task.pid));
+  }
+  return blocked;
 }
 
 export interface BootOutcome {
@@ -133,22 +142,26 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       for (let cycle = 1; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
         options.progress.step(`${plan.id}: ${scenario.name}${cycles > 1 ? ` (cycle ${cycle}/${cycles})` : ''}`);
         const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycles > 1 ? cycle : undefined });
+        let blocked: BlockedTask[] = [];
         try {
           await scenario.run(guest);
           await guest.finish();
+          blocked = await stillBlocked(machine, hungTaskReportedWithinMs);
         } catch (caught) {
           if (!(caught instanceof HarnessError)) throw caught;
           outcome.error = caught.message;
           options.progress.warn(`${plan.id}: ${scenario.name}: ${caught.message}`);
           // A timed-out command leaves the SSH channel in an unknown state.
           if (!machine.exit) await machine.reconnect().catch(() => undefined);
-          // A task left blocked is re-reported by the hung-task detector and may
-          // hold locks every later scenario needs: they would be blamed for it.
-          const blocked = machine.exit ? [] : await stillBlocked(machine).catch(() => []);
-          if (blocked.length > 0) {
-            blockedBy = `${guest.step} left ${blocked.map((task) => `${task.name} (pid ${task.pid})`).join(', ')} blocked in the kernel`;
-            options.progress.warn(`${plan.id}: ${blockedBy}; the boot's remaining scenarios are not run`);
-          }
+          // The step gave up after the detector's time already (blockingWaitMs).
+          blocked = machine.exit ? [] : await stillBlocked(machine, 1000).catch(() => []);
+        }
+        // A task left blocked is re-reported by the hung-task detector and may
+        // hold locks every later scenario needs: they would be blamed for it.
+        if (blocked.length > 0) {
+          blockedBy = `${guest.step} left ${blocked.map((task) => `${task.name} (pid ${task.pid})`).join(', ')} blocked in the kernel`;
+          outcome.error ??= blockedBy;
+          options.progress.warn(`${plan.id}: ${blockedBy}; the boot's remaining scenarios are not run`);
         }
         outcome.goneDevices.push(...guest.goneDevices);
         outcome.sysfsGroups?.push(...guest.sysfsGroups);

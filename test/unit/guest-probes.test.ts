@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { blockingWaitMs, hungTaskReportedWithinMs, hungTaskTimeoutSecs, parseBlockedTasks } from '../../harness/scenario/hang.ts';
+import { blockedTasksScript, blockingWaitMs, hungTaskReportedWithinMs, hungTaskTimeoutSecs, parseBlockedTasks } from '../../harness/scenario/hang.ts';
 import { parseSysfsGroups, sysfsGroupsScript } from '../../harness/scenario/sysfs-groups.ts';
 
 test('sysfs groups: every group with its devices, an emptied group with none', (t) => {
@@ -41,6 +41,29 @@ test('blocked tasks: pid and name of each task in D state', (t) => {
     { pid: 112, name: 'kworker/u8:2' },
   ]);
   t.deepEqual(parseBlockedTasks(''), []);
+});
+
+test('the blocked-task script finds the tasks in D state in a /proc tree, by pid and name', async (t) => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'blocked-tasks-'));
+  try {
+    const task = async (pid: number, name: string, state: string) => {
+      await mkdir(path.join(root, 'proc', String(pid)), { recursive: true });
+      await writeFile(path.join(root, 'proc', String(pid), 'status'), `Name:\t${name}\nUmask:\t0022\nState:\t${state}\nTgid:\t${pid}\n`);
+    };
+    await task(1, 'init', 'S (sleeping)');
+    await task(69, 'sh', 'D (disk sleep)');
+    await task(112, 'kworker/u8:2', 'D (disk sleep)');
+    await task(113, 'dropbear', 'R (running)');
+    const script = blockedTasksScript.replaceAll('/proc/', `${root}/proc/`);
+    const { stdout } = await execa('sh', ['-c', script]);
+    const byPid = parseBlockedTasks(stdout).sort((a, b) => a.pid - b.pid);
+    t.deepEqual(byPid, [
+      { pid: 69, name: 'sh' },
+      { pid: 112, name: 'kworker/u8:2' },
+    ]);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });
 
 test('a blocked step waits longer than the hung-task detector takes to report it', (t) => {
