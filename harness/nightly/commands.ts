@@ -29,7 +29,7 @@ export function renderNightSummary(outcome: NightlyOutcome): string {
   const s = night.summary;
   const byId = new Map(night.findings.map((finding) => [finding.signature, finding]));
   const lines = [
-    `night ${night.name}${night.shard ? ` (shard ${night.shard.index}/${night.shard.count})` : ''}: ${s.cells} cells, ${s.pass} pass, ${s.fail} fail, ${s.error} error, ${s.notRun} not run`,
+    `night ${night.name}${night.shard ? ` (shard ${night.shard.index}/${night.shard.count})` : ''}: ${s.cells} cells, ${s.pass} pass, ${s.inconclusive} inconclusive, ${s.fail} fail, ${s.error} error, ${s.notRun} not run`,
     `against ${night.baseline ? `night ${night.baseline.name}` : 'no baseline'}: ${s.new} new, ${s.still} still failing, ${s.fixed} fixed, ${s.known} known`,
     ...night.diff.new.map((signature) => `NEW: ${signature}${byId.get(signature)?.runs.length ? ` (${byId.get(signature)!.runs.join(', ')})` : ''}`),
     ...night.runs.filter((run) => run.error).map((run) => `ERROR: ${run.unit}: ${run.error!.kind}: ${run.error!.message.split('\n')[0]}`),
@@ -45,6 +45,7 @@ export function renderNightSummary(outcome: NightlyOutcome): string {
 function exitMeaning(night: Night): string {
   if (night.exitCode === 1) return 'new failures';
   if (night.exitCode === 3) return 'no new failure, but runs that could not be judged';
+  if (night.exitCode === 4) return 'no failure, but runs whose checks were blind (inconclusive)';
   return 'nothing new';
 }
 

@@ -17,6 +17,7 @@ const statusLabel: Record<NightCell['status'], string> = {
   still: 'still failing',
   fixed: 'fixed',
   pass: 'pass',
+  inconclusive: 'inconclusive',
   error: 'error',
   'not-run': 'not run',
 };
@@ -30,7 +31,7 @@ th{background:#f0f0f0}
 td.v{text-align:center;min-width:7em;font-weight:600}
 td.v a{color:inherit}
 .new{background:#c62828;color:#fff}.still{background:#ef9a9a;color:#3b0000}.fixed{background:#90caf9;color:#0d2a4a}
-.pass{background:#a5d6a7;color:#0b3d0b}.error{background:#ffe082;color:#4a3500}.not-run{background:#e0e0e0;color:#444}
+.pass{background:#a5d6a7;color:#0b3d0b}.inconclusive{background:#fff59d;color:#3d3500}.error{background:#ffe082;color:#4a3500}.not-run{background:#e0e0e0;color:#444}
 .verdict-pass{color:#1b5e20}.verdict-fail{color:#b71c1c}.verdict-error{color:#8a6d00}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:6px;overflow-x:auto;white-space:pre-wrap;max-height:24em}
 .finding{margin-bottom:1.2em}.sig{color:#555;font-family:monospace;font-size:.9em}
@@ -54,7 +55,7 @@ export function renderHtml(night: Night): string {
     `<h1>${htmlEscape(title)}</h1>`,
     `<p class="meta">verdict <strong class="verdict-${night.verdict}" id="verdict">${night.verdict.toUpperCase()}</strong> · exit code ${night.exitCode} · ${htmlEscape(night.startedAt)} to ${htmlEscape(night.finishedAt)}${night.shard ? ` · shard ${night.shard.index}/${night.shard.count}` : ''}${night.mergedFrom ? ` · merged from ${night.mergedFrom.length} shard(s)` : ''}</p>`,
     `<p class="meta">baseline: ${night.baseline ? `night ${htmlEscape(night.baseline.name)}` : 'none (every failure counts as new)'}</p>`,
-    `<p class="counts">${[`${s.cells} cells`, `${s.pass} pass`, `${s.fail} fail`, `${s.error} error`, `${s.notRun} not run`, `<strong>${s.new} new</strong>`, `${s.still} still failing`, `${s.fixed} fixed`, `${s.known} known`].join(' · ')}</p>`,
+    `<p class="counts">${[`${s.cells} cells`, `${s.pass} pass`, `${s.inconclusive} inconclusive`, `${s.fail} fail`, `${s.error} error`, `${s.notRun} not run`, `<strong>${s.new} new</strong>`, `${s.still} still failing`, `${s.fixed} fixed`, `${s.known} known`].join(' · ')}</p>`,
     '<h2 id="new">New failures</h2>',
     newFindings.length ? newFindings.map((finding) => renderFinding(finding, runsById)).join('\n') : '<p class="none">No new failures.</p>',
     '<h2 id="matrix">Matrix</h2>',

@@ -74,7 +74,7 @@ export interface Finding {
   known?: string;
 }
 
-export type CellStatus = 'new' | 'still' | 'fixed' | 'pass' | 'error' | 'not-run';
+export type CellStatus = 'new' | 'still' | 'fixed' | 'pass' | 'inconclusive' | 'error' | 'not-run';
 
 export interface NightCell extends MatrixCell {
   /** "not-run" when no unit of the cell has a result (another shard, an interrupted night). */
@@ -113,7 +113,7 @@ export interface Night {
   /** fail when a failure (new or not) exists, else error when a run could not be judged, else pass. */
   verdict: Verdict;
   /** 1: new failures; 3: no new failure but infrastructure errors; 0: nothing new. */
-  exitCode: 0 | 1 | 3;
+  exitCode: 0 | 1 | 3 | 4;
   builds: NightBuild[];
   cells: NightCell[];
   runs: NightRun[];
@@ -125,7 +125,7 @@ export interface Night {
   baseline: { name: string; file: string } | null;
   diff: NightDiff;
   /** Cells by verdict; new, still, fixed and known count findings (signatures). */
-  summary: { cells: number; pass: number; fail: number; error: number; notRun: number; new: number; still: number; fixed: number; known: number };
+  summary: { cells: number; pass: number; inconclusive: number; fail: number; error: number; notRun: number; new: number; still: number; fixed: number; known: number };
 }
 
 /** A run's failures, known reports included (marked). */
@@ -222,7 +222,7 @@ export function assembleNight(input: AssembleInput): Night {
   for (const cell of cells) {
     if (cell.findings.some((signature) => newSet.has(signature))) cell.status = 'new';
     else if (cell.findings.length) cell.status = 'still';
-    else if (cell.verdict === 'error' || cell.verdict === 'not-run') cell.status = cell.verdict;
+    else if (cell.verdict === 'error' || cell.verdict === 'not-run' || cell.verdict === 'inconclusive') cell.status = cell.verdict;
     else if (cell.verdict === 'fail') cell.status = 'new'; // failed without a finding the oracle could name: treat as new
     else if (fixedCells.has(cell.id)) cell.status = 'fixed';
     else cell.status = 'pass';
@@ -232,6 +232,7 @@ export function assembleNight(input: AssembleInput): Night {
   const summary = {
     cells: cells.length,
     pass: count('pass'),
+    inconclusive: count('inconclusive'),
     fail: count('fail'),
     error: count('error'),
     notRun: count('not-run'),
@@ -242,7 +243,7 @@ export function assembleNight(input: AssembleInput): Night {
   };
   const hasNew = cells.some((cell) => cell.status === 'new');
   const infrastructure = summary.error > 0 || summary.notRun > 0 || input.builds.some((build) => build.error);
-  const verdict: Verdict = summary.fail > 0 ? 'fail' : infrastructure ? 'error' : 'pass';
+  const verdict: Verdict = summary.fail > 0 ? 'fail' : infrastructure ? 'error' : summary.inconclusive > 0 ? 'inconclusive' : 'pass';
   return {
     schema: nightSchemaId,
     name: input.name,
@@ -253,7 +254,7 @@ export function assembleNight(input: AssembleInput): Night {
     ...(input.mergedFrom ? { mergedFrom: input.mergedFrom } : {}),
     plan: input.plan,
     verdict,
-    exitCode: hasNew ? 1 : infrastructure ? 3 : 0,
+    exitCode: hasNew ? 1 : infrastructure ? 3 : summary.inconclusive > 0 ? 4 : 0,
     builds: input.builds,
     cells,
     runs,

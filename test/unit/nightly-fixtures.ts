@@ -25,6 +25,8 @@ export interface RunShape {
   reports?: Partial<ResultReport>[];
   leaks?: { group: number; devices: string[]; step?: string }[];
   error?: string;
+  /** Why a check was blind: the run is inconclusive when nothing else failed. */
+  inconclusive?: string[];
 }
 
 export function run(shape: RunShape): NightRun {
@@ -34,7 +36,7 @@ export function run(shape: RunShape): NightRun {
   const reports: ResultReport[] = (shape.reports ?? []).map((r) => ({ kind: 'warning', title: 'WARNING in x', text: 'WARNING: CPU: 0 PID: 1 at x\n<script>alert(1)</script> & "q"', corrupted: false, ...r }) as ResultReport);
   const leaks = shape.leaks ?? [];
   const failing = leaks.length > 0 || reports.some((r) => !r.known);
-  const verdict = failing ? 'fail' : shape.error ? 'error' : 'pass';
+  const verdict = failing ? 'fail' : shape.error ? 'error' : shape.inconclusive?.length ? 'inconclusive' : 'pass';
   const result: ScenarioRun = {
     iommu: 'intel',
     scenario: shape.scenario,
@@ -43,7 +45,7 @@ export function run(shape: RunShape): NightRun {
     leaks,
     reports,
     failedChecks: [],
-    inconclusive: [],
+    inconclusive: shape.inconclusive ?? [],
     ...(shape.error ? { error: shape.error } : {}),
     notes: [],
     accel: 'tcg',

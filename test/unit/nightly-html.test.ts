@@ -121,7 +121,7 @@ test('Chromium shows new failures first, the matrix in colour, and links that le
     const text = await evaluate<string>('document.body.innerText');
     t.regex(text, /verdict FAIL · exit code 1/);
     t.regex(text, /baseline: night 2026-11-24/);
-    t.regex(text, /2 cells · 1 pass · 1 fail · 0 error · 0 not run · 1 new · 0 still failing · 1 fixed · 0 known/);
+    t.regex(text, /2 cells · 1 pass · 0 inconclusive · 1 fail · 0 error · 0 not run · 1 new · 0 still failing · 1 fixed · 0 known/);
     const headings = await evaluate<string[]>('[...document.querySelectorAll("h2")].map((h) => h.innerText)');
     t.is(headings[0], 'New failures', 'what is new comes first');
     t.deepEqual(headings.slice(0, 4), ['New failures', 'Matrix', 'Still failing', 'Fixed since the baseline']);

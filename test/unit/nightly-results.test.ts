@@ -52,6 +52,17 @@ test('a cell that errored or did not run tonight proves nothing fixed', (t) => {
   t.is(n.summary.notRun, 1);
 });
 
+test('an inconclusive cell is neither pass nor fail: its own status, counted, exit 4 when nothing failed, skipped in JUnit', (t) => {
+  const blind = night([run({ scenario: 'vfio-bind-unbind' }), run({ scenario: 'pci-hotplug', inconclusive: ['lockdep was off during pci-hotplug/del'] })]);
+  t.deepEqual(blind.cells.map((c) => c.status), ['pass', 'inconclusive']);
+  t.is(blind.summary.inconclusive, 1);
+  t.is(blind.verdict, 'inconclusive');
+  t.is(blind.exitCode, 4);
+  t.regex(renderJUnit(blind), /<skipped message="inconclusive: default\.lockdep\.intel\.pci-hotplug\.c1: pci-hotplug: lockdep was off during pci-hotplug\/del"\/>/);
+  const failing = night([run({ scenario: 'vfio-bind-unbind', leaks: [{ group: 3, devices: ['0000:01:00.0'] }] }), run({ scenario: 'pci-hotplug', inconclusive: ['x'] })]);
+  t.is(failing.exitCode, 1, 'a new failure outranks a blind cell');
+});
+
 test('known issues are listed, never failing, never new', (t) => {
   const n = night([run({ scenario: 'vfio-bind-unbind', reports: [warn('possible deadlock in pci_lock_rescan_remove', { kind: 'lockdep', known: '6.12 pciehp' })] }), run({ scenario: 'pci-hotplug' })]);
   t.is(n.exitCode, 0);
