@@ -18,6 +18,9 @@ export const unplugWhileOpen: Scenario = {
     await guest.bind(bdf, 'vfio-pci');
     const started = Date.now();
     const hold = await guest.vfioHold(bdf, holdMs);
+    // A release that deadlocks with the removal times the helper out while the
+    // unplug still waits: handled here so the run goes on, judged below.
+    hold.done.catch(() => undefined);
     await guest.mark('unplug');
     await guest.unplug('edu-busy', 60_000);
     guest.check(Date.now() - started >= holdMs - 500, `the unplug to wait for the VFIO fd (${holdMs} ms hold)`);
