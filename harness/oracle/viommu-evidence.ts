@@ -53,3 +53,35 @@ export function viommuScenarioEvidence(
   }
   return { reports, inconclusive };
 }
+
+/** What `parse` adds to a saved log's judgement when the boot's vIOMMU trace is there. */
+export interface LogViommu {
+  trace: string;
+  iommu?: ViommuJudgement['iommu'];
+  /** The departures the ledger judged. */
+  checked: ViommuJudgement['checked'];
+  blind?: string;
+}
+
+/**
+ * A saved log judged again with its vIOMMU trace: each ledger finding is a
+ * report and fails the log, as in a run; a blind ledger makes a log that
+ * otherwise passes inconclusive.
+ */
+export function withViommuLedger<J extends { verdict: 'pass' | 'fail' | 'inconclusive'; reports: object[]; inconclusive: string[] }>(
+  judgement: J,
+  traceText: string,
+  tracePath: string,
+): J & { viommu: LogViommu } {
+  const ledger = judgeViommuText(traceText);
+  const reports = ledger.findings.map(toViommuReport);
+  const inconclusive = ledger.blind ? [`vIOMMU ledger blind: ${ledger.blind}`] : [];
+  const verdict = judgement.verdict === 'fail' || reports.length > 0 ? 'fail' : judgement.verdict === 'inconclusive' || inconclusive.length > 0 ? 'inconclusive' : 'pass';
+  return {
+    ...judgement,
+    verdict,
+    reports: [...judgement.reports, ...reports],
+    inconclusive: [...judgement.inconclusive, ...inconclusive],
+    viommu: { trace: tracePath, ...(ledger.iommu ? { iommu: ledger.iommu } : {}), checked: ledger.checked, ...(ledger.blind ? { blind: ledger.blind } : {}) },
+  };
+}

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import test from 'ava';
-import { judgeViommuText, viommuScenarioEvidence } from '../../harness/oracle/viommu-evidence.ts';
+import { judgeViommuText, viommuScenarioEvidence, withViommuLedger } from '../../harness/oracle/viommu-evidence.ts';
 
 const fixture = (name: string) => gunzipSync(readFileSync(path.join(import.meta.dirname, '../fixtures/viommu', name))).toString('utf8');
 const inScenario = (scenario: string) => (step: string | undefined) => step?.startsWith(`${scenario}/`) ?? false;
@@ -39,4 +39,18 @@ test('a removal the ledger could not judge makes the scenario inconclusive, with
   ]);
   // A scenario that removed nothing relies on nothing the ledger could miss.
   t.deepEqual(viommuScenarioEvidence(judgeViommuText(undefined), [], inScenario('vfio-bind-unbind')), { reports: [], inconclusive: [] });
+});
+
+test('parse: a saved log judged with its trace gets the findings as reports and fails; a blind trace makes a pass inconclusive', (t) => {
+  const passing = { verdict: 'pass' as 'pass' | 'fail' | 'inconclusive', reports: [] as object[], inconclusive: [] as string[], leaks: [] };
+  const failed = withViommuLedger(passing, fixture('virtio-no-detach.trace.log.gz'), '/runs/x/virtio/viommu-trace.log');
+  t.is(failed.verdict, 'fail');
+  t.true(failed.reports.length >= 7);
+  t.is(failed.viommu.iommu, 'virtio');
+  t.is(failed.viommu.trace, '/runs/x/virtio/viommu-trace.log');
+  t.deepEqual(failed.leaks, []);
+  t.is(withViommuLedger(passing, fixture('virtio-clean-shared-boot.trace.log.gz'), 'trace').verdict, 'pass');
+  const blind = withViommuLedger(passing, 'virtio_iommu_attach domain=1 endpoint=256\n', 'trace');
+  t.is(blind.verdict, 'inconclusive');
+  t.regex(blind.inconclusive[0] ?? '', /^vIOMMU ledger blind: the trace has no console bytes/);
 });
