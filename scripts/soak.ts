@@ -100,8 +100,8 @@ async function phase(name: string, times: number, selected: readonly Scenario[],
 const soakScenarios = (names: string[]) => names.map((name) => scenarioByName(name)!);
 const iommuIommus = iommus.filter((iommu) => iommu !== 'none');
 if (rounds > 0) await phase('matrix', rounds, scenarios, iommus);
-if (cycles > 0 && iommuIommus.length > 0) await phase(`soak ${cycles} cycles`, 1, soakScenarios(['vfio-bind-unbind', 'remove-rescan']), iommuIommus, cycles);
-if (hotplugCycles > 0 && iommuIommus.length > 0) await phase(`soak ${hotplugCycles} cycles`, 1, soakScenarios(['pci-hotplug']), iommuIommus, hotplugCycles);
+if (cycles > 0 && iommuIommus.length > 0) await phase(`soak x${cycles}`, 1, soakScenarios(['vfio-bind-unbind', 'remove-rescan']), iommuIommus, cycles);
+if (hotplugCycles > 0 && iommuIommus.length > 0) await phase(`hotplug soak x${hotplugCycles}`, 1, soakScenarios(['pci-hotplug']), iommuIommus, hotplugCycles);
 
 const lines: string[] = [];
 const columns = ['phase', 'vIOMMU/scenario', 'runs', 'pass', 'fail', 'inconcl.', 'error', 'findings', 'known'];
