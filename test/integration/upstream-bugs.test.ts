@@ -13,6 +13,7 @@ import { only, runMatrix, runWithPatch, summary } from './helpers.ts';
 const full = process.env.IOMMU_HARNESS_FULL ? test.serial : test.serial.skip;
 const vfioBindUnbind = scenarioByName('vfio-bind-unbind')!;
 const identityBehindBridge = scenarioByName('identity-behind-bridge')!;
+const unplugWhileOpen = scenarioByName('unplug-while-open')!;
 
 /** The report of `kind` the boot (before the first scenario) printed, if any. */
 function bootReport(result: HarnessResult, kind: ReportKind) {
@@ -33,6 +34,21 @@ full('c7d624520c1b reverted: dmar_global_lock taken under &domain->mutex is a lo
   t.regex(lockdep!.text, /intel_irq_remapping_alloc/);
   t.regex(lockdep!.text, /dmar_alloc_hwirq/);
   // Lock checking is off for the rest of the boot: the scenario is blind, not passed.
+  t.is(run.verdict, 'inconclusive');
+});
+
+full('b150654f74bf half reverted: dmar_global_lock held across iommu_device_register() is a lockdep report with cpu_hotplug_lock at boot', async (t) => {
+  t.timeout(30 * 60_000);
+  const { result, run } = await runWithPatch(t, 'upstream/b150654f74bf-iommu-vt-d-fix-suspicious-rcu-usage.patch', vfioBindUnbind);
+  t.is(result.verdict, 'fail');
+  const lockdep = bootReport(result, 'lockdep');
+  t.truthy(lockdep, summary(result));
+  t.is(lockdep!.title, 'possible deadlock in __cpuhp_state_add_instance');
+  // The two locks the fix's message names, and the cpuhp callback that takes the one under the other.
+  t.regex(lockdep!.text, /cpu_hotplug_lock/);
+  t.regex(lockdep!.text, /dmar_global_lock/);
+  t.regex(lockdep!.text, /enable_drhd_fault_handling/);
+  t.regex(lockdep!.text, /iommu_device_register/);
   t.is(run.verdict, 'inconclusive');
 });
 
@@ -69,4 +85,19 @@ full('64f792981e35 reverted: the identity domain without a context entry for the
   t.regex(fault!.device ?? '', /^[0-9a-f]{2}:00\.0$/);
   t.notRegex(fault!.text, /Request device \[[0-9a-f]{2}:01\.0\]/);
   t.is(only(result, 'intel', 'boot').verdict, 'pass');
+});
+
+full('890ed578df82 re-created: a release-time reset that waits for the device lock deadlocks with the removal waiting for the fd: a hang in unplug-while-open', async (t) => {
+  t.timeout(30 * 60_000);
+  const { result, run } = await runWithPatch(t, 'upstream/890ed578df82-vfio-pci-use-pci-try-reset-interface.patch', unplugWhileOpen);
+  t.is(result.verdict, 'fail');
+  const hang = run.reports.find((report) => report.kind === 'hang');
+  t.truthy(hang, summary(result));
+  t.is(hang!.title, 'INFO: task hung in vfio_pci_core_disable');
+  t.is(hang!.step, 'unplug-while-open/unplug');
+  // The user's close waits for the device lock the removal holds while it waits for the close.
+  t.regex(hang!.text, /pci_dev_lock/);
+  t.regex(hang!.text, /vfio_device_fops_release/);
+  // The removal never completes: QEMU's DEVICE_DELETED does not come, and the step says so.
+  t.regex(run.error ?? '', /DEVICE_DELETED/);
 });
