@@ -25,6 +25,21 @@ test('the console rebuilt from the traced serial bytes is the console QEMU wrote
   }
 });
 
+test('as the runner records it (console bytes from the first step on), a clean boot is judged whole on both vIOMMUs', (t) => {
+  for (const [iommu, removals] of [
+    ['virtio', 7],
+    // intel adds bridge-group's three removals and identity-behind-bridge's two.
+    ['intel', 12],
+  ] as const) {
+    const judgement = judgeViommuTrace(parseViommuTrace(fixture(`${iommu}-clean-console-from-first-step.trace.log.gz`)));
+    t.is(judgement.iommu, iommu);
+    t.is(judgement.blind, undefined);
+    t.deepEqual(judgement.findings, [], iommu);
+    t.is(judgement.checked.length, removals, JSON.stringify(judgement.checked));
+    t.true(judgement.checked.every((check) => check.seen), iommu);
+  }
+});
+
 test('requester ids are bus, device and function packed as the endpoint and source ids', (t) => {
   t.is(requesterId('0000:01:00.0'), 256);
   t.is(requesterId('0000:06:00.1'), 0x601);
