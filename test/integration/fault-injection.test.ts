@@ -189,6 +189,39 @@ test.serial('a step that blocks fails with the hang report in that step, and the
   t.deepEqual(after.reports, []);
 });
 
+/** The same blocked rescan, left running in the background: the step itself returns at once. */
+const hungInBackground: Scenario = {
+  ...hungRescan,
+  name: 'hung-in-background',
+  proves: 'a task the last step leaves blocked is reported as a hang of that step, though the step returned',
+  async run(guest) {
+    await guest.mark('open');
+    const bdf = await guest.bdfOf('edu-hung');
+    await guest.bind(bdf, 'vfio-pci');
+    const hold = await guest.vfioHold(bdf, 90_000);
+    hold.done.catch(() => undefined);
+    await guest.mark('remove-and-rescan');
+    guest.run(['sh', '-c', 'echo 1 > "$1"', 'sh', `/sys/bus/pci/devices/${bdf}/remove`], 180_000).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    guest.run(['sh', '-c', 'echo 1 > /sys/bus/pci/rescan'], 180_000).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  },
+};
+
+test.serial('a task the last step left blocked is that step\'s hang, not the next scenario\'s', async (t) => {
+  t.timeout(30 * 60_000);
+  const result = await runMatrix(t, [], ['intel'], [hungInBackground, vfioBindUnbind]);
+  const hung = only(result, 'intel', 'hung-in-background');
+  t.is(hung.verdict, 'fail', summary(result));
+  const hangs = hung.reports.filter((report) => report.kind === 'hang');
+  t.true(hangs.length > 0, summary(result));
+  t.is(hangs[0]!.title, 'INFO: task hung in rescan_store');
+  t.true(hangs.every((report) => report.step === 'hung-in-background/remove-and-rescan'));
+  const after = only(result, 'intel', 'vfio-bind-unbind');
+  t.regex(after.error ?? '', /not run: hung-in-background\/remove-and-rescan left .* blocked/);
+  t.deepEqual(after.reports, []);
+});
+
 full('a VFIO mapping at the wrong IOVA is reported as an IOMMU fault of the edu device on intel-iommu and virtio-iommu', async (t) => {
   t.timeout(40 * 60_000);
   const result = await runMatrix(t, ['fault-wrong-iova-map.patch'], ['intel', 'virtio'], [vfioBindUnbind]);
