@@ -11,6 +11,8 @@ import { cacheLayout, prepareCache } from '../cache.ts';
 import { checkExitCode } from '../bisect/check.ts';
 import { exitCodeOf } from '../report/exit-code.ts';
 import { judgeLog } from '../report/verdict.ts';
+import { viommuTracePath } from '../machine/qemu-args.ts';
+import { withViommuLedger } from '../oracle/viommu-evidence.ts';
 import { renderTable } from '../report/table.ts';
 import { runHarness } from '../run.ts';
 import { scenarios, selectScenarios } from '../../scenarios/index.ts';
@@ -90,6 +92,7 @@ program
   .description('run the oracle on saved console or dmesg logs; exit 1 on a report, a leak or a double release, 4 when lines were dropped or kmemleak was off')
   .argument('<file...>', 'log files')
   .option('--json', 'print JSON')
+  .option('--viommu-trace <file>', 'the boot\'s vIOMMU trace (default: viommu-trace.log beside each log, when there)')
   .action(async (files: string[], options) => {
     const results = [];
     for (const file of files) {
@@ -97,7 +100,11 @@ program
         throw new HarnessError('usage', `cannot read ${file}`);
       });
       // The same report objects as `run --json` writes.
-      results.push({ file, ...judgeLog(text) });
+      const tracePath = options.viommuTrace ?? viommuTracePath(file);
+      const trace = await readFile(tracePath, 'utf8').catch(() => {
+        if (options.viommuTrace) throw new HarnessError('usage', `cannot read ${tracePath}`);
+      });
+      results.push({ file, ...(trace === undefined ? judgeLog(text) : withViommuLedger(judgeLog(text), trace, tracePath)) });
     }
     if (options.json) {
       process.stdout.write(`${JSON.stringify(results.length === 1 ? results[0] : results, null, 2)}\n`);

@@ -9,6 +9,7 @@ import type { ReportKind } from './types.ts';
 const kindNames: Record<ReportKind, true> = {
   warning: true, lockdep: true, bug: true, refcount: true, kasan: true, kmemleak: true, hang: true, panic: true, oops: true,
   ubsan: true, 'rcu-stall': true, gpf: true, 'null-deref': true, kfence: true, kmsan: true, kcsan: true, 'iommu-fault': true,
+  'viommu-state': true,
 };
 /** Every kind, for checking user input (the known-issues file). */
 export const reportKinds = Object.keys(kindNames) as ReportKind[];

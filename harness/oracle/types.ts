@@ -17,6 +17,8 @@ export type ReportKind =
   | 'kfence'
   | 'kmsan'
   | 'kcsan'
+  /** The vIOMMU's own trace left state a departed device should have taken with it (harness/oracle/viommu-ledger.ts). */
+  | 'viommu-state'
   /** A DMA fault the IOMMU reported: a device read or wrote an address it had no mapping for. */
   | 'iommu-fault';
 

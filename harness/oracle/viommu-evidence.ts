@@ -19,9 +19,9 @@ export interface ViommuScenarioEvidence {
   inconclusive: string[];
 }
 
-/** Judges a boot's trace once; undefined text means the boot recorded none. */
+/** Judges a boot's trace once; no text (or an empty file) means QEMU recorded none. */
 export function judgeViommuText(text: string | undefined): ViommuJudgement {
-  if (text === undefined) return { findings: [], checked: [], blind: 'QEMU wrote no vIOMMU trace' };
+  if (!text) return { findings: [], checked: [], blind: 'QEMU wrote no vIOMMU trace' };
   return judgeViommuTrace(parseViommuTrace(text));
 }
 

@@ -24,6 +24,7 @@ import {
   type WitnessDisagreement,
 } from '../oracle/index.ts';
 import type { IommuModel } from '../machine/topology.ts';
+import { judgeViommuText, viommuScenarioEvidence } from '../oracle/viommu-evidence.ts';
 import type { ResultReport, ScenarioRun, Verdict } from './result.ts';
 
 export interface ScenarioOutcome {
@@ -58,6 +59,11 @@ export interface BootEvidence {
   /** Why the boot as a whole failed after it started (QEMU died, a panic). */
   bootError?: string;
   known: KnownIssue[];
+  /**
+   * The vIOMMU's trace, viommu-trace.log (harness/oracle/viommu-trace.ts), '' when QEMU wrote none;
+   * absent when the caller judges without that witness.
+   */
+  viommuTrace?: string;
 }
 
 export const bootScenario = 'boot';
@@ -80,10 +86,14 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   const inScenario = (step: string | undefined, scenario: string) =>
     scenario === bootScenario ? step === undefined || !step.includes('/') : step?.startsWith(`${scenario}/`) ?? false;
 
+  // The third witness: the device model's own ledger of endpoints, domains and invalidations.
+  const viommu = evidence.iommu === 'none' || evidence.viommuTrace === undefined ? undefined : judgeViommuText(evidence.viommuTrace);
+
   const runs: ScenarioRun[] = [];
   const all = [{ scenario: bootScenario, goneDevices: [], devices: [] } as ScenarioOutcome, ...evidence.outcomes];
   for (const outcome of all) {
-    const scenarioReports = reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport);
+    const fromViommu = viommu && viommuScenarioEvidence(viommu, outcome.goneDevices, (step) => inScenario(step, outcome.scenario));
+    const scenarioReports: ResultReport[] = [...reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport), ...(fromViommu?.reports ?? [])];
     const witness = holdLedgerAgainstSysfs(groupSource.groupEvents, groupSource.marks, outcome.sysfsGroups ?? []);
     const leaks = mergeLeaks(accounting.leaks.filter((leak) => inScenario(leak.step, outcome.scenario)), witness.leaks);
     const anomalies = accounting.anomalies
@@ -115,7 +125,7 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
       notes.push(`iommu group ${anomaly.group} was released but the log never showed it made`);
     }
     const failedChecks = [...(outcome.failedChecks ?? []), ...groupChecks];
-    const inconclusive = outcome.scenario === bootScenario ? [] : blindReasons(outcome.scenario, fromConsole, fromDmesg);
+    const inconclusive = [...(outcome.scenario === bootScenario ? [] : blindReasons(outcome.scenario, fromConsole, fromDmesg)), ...(fromViommu?.inconclusive ?? [])];
     const findings = leaks.length + failedChecks.length + scenarioReports.filter((report) => !report.known).length;
     runs.push({
       iommu: evidence.iommu,

@@ -7,9 +7,10 @@ import { HarnessError } from '../errors.ts';
 import type { HarnessKeys } from '../image/keys.ts';
 import type { Progress } from '../log.ts';
 import { Machine } from '../machine/machine.ts';
-import type { Accel } from '../machine/qemu-args.ts';
+import { viommuTracePath, type Accel } from '../machine/qemu-args.ts';
 import { mergeTopologies, type IommuModel } from '../machine/topology.ts';
 import type { KnownIssue } from '../oracle/index.ts';
+import { consoleTraceEvent } from '../oracle/viommu-trace.ts';
 import type { ScenarioRun } from '../report/result.ts';
 import { judgeBoot, type ScenarioOutcome } from '../report/verdict.ts';
 import { Guest } from './guest.ts';
@@ -127,6 +128,10 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       bootTimeoutMs: options.bootTimeoutMs ?? (options.accel === 'kvm' ? 60_000 : 180_000),
       progress: options.progress,
     });
+    // The vIOMMU ledger places trace events in steps by the console's bytes, traced from here on.
+    if (plan.iommu !== 'none') {
+      await machine.qmp.execute('trace-event-set-state', { name: consoleTraceEvent, enable: true }).catch((error: Error) => options.progress.warn(`${plan.id}: console not traced, the vIOMMU ledger is blind: ${error.message}`));
+    }
     const hungTask = await machine.shell.run(['sh', '-c', setHungTaskTimeoutScript, 'sh', String(hungTaskTimeoutSecs)], 30_000);
     if (hungTask.exitCode !== 0) options.progress.warn(`${plan.id}: could not set the hung-task timeout (${hungTask.stderr.trim()}): hangs are reported late or not at all`);
     /** Why the rest of the boot cannot run: a task an earlier scenario left blocked. */
@@ -201,6 +206,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
     await machine?.stop();
   }
   const console = await readFile(consolePath, 'utf8').catch(() => '');
+  const viommuTrace = plan.iommu === 'none' ? undefined : await readFile(viommuTracePath(consolePath), 'utf8').catch(() => '');
   const runs = judgeBoot({
     iommu: plan.iommu,
     accel: machine?.accel ?? options.accel,
@@ -211,6 +217,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
     outcomes,
     ...(bootError ? { bootError } : {}),
     known: options.known,
+    ...(viommuTrace !== undefined ? { viommuTrace } : {}),
   });
   return { runs, ...(machine ? { bootSeconds: machine.bootSeconds } : {}) };
 }
