@@ -62,6 +62,25 @@ full('the clean kernel passes every scenario on both vIOMMUs with the ledger on,
   }
 });
 
+full('an intel-iommu removal left without its context-cache invalidation is a viommu-state finding in that step (IOMMU_HARNESS_FULL=1)', async (t) => {
+  t.timeout(30 * 60_000);
+  const result = await runMatrix(t, ['fault-vtd-removal-no-flush.patch'], ['intel'], [vfioBindUnbind, removeRescan]);
+  t.is(result.verdict, 'fail');
+  for (const [scenario, step] of [
+    ['vfio-bind-unbind', 'vfio-bind-unbind/remove'],
+    ['remove-rescan', 'remove-rescan/remove'],
+  ] as const) {
+    const run = only(result, 'intel', scenario);
+    t.deepEqual(
+      run.reports.map((report) => [report.kind, report.step]),
+      [['viommu-state', step]],
+      scenario,
+    );
+    t.regex(run.reports[0]!.title, /^intel-iommu context cache not invalidated for 0000:[0-9a-f]{2}:00\.0 on removal$/);
+    t.deepEqual(run.leaks, []);
+  }
+});
+
 full('20 cycles of three removal scenarios on both vIOMMUs: no false viommu-state finding (IOMMU_HARNESS_FULL=1)', async (t) => {
   t.timeout(90 * 60_000);
   const subset = ['vfio-bind-unbind', 'pci-hotplug', 'remove-rescan'].map((name) => scenarioByName(name)!);
