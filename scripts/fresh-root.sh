@@ -80,7 +80,9 @@ binds+=("/var/cache/apt/archives:/var/cache/apt/archives")
 
 export CI_VALUE=${CI:-}
 exec_inside() {
-  unshare --mount --propagation private bash -euo pipefail -c '
+  # A mount and PID namespace of its own: when it ends, every process in the
+  # root ends with it (--kill-child kills its first process, whose end kills the rest).
+  exec unshare --mount --propagation private --pid --fork --kill-child bash -euo pipefail -c '
     root=$1; shift
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys"
@@ -97,4 +99,11 @@ exec_inside() {
   ' bash "$root" "${#binds[@]}" "${binds[@]}" "$@"
 }
 mkdir -p "$root/var/cache/apt/archives"
-exec_inside "$@"
+# In the background, so a signal to this script is handled at once (bash defers
+# traps until a foreground child ends): the namespace is ended, then the root removed.
+exec_inside "$@" &
+inside=$!
+for signal in INT TERM HUP; do
+  trap 'kill -KILL "$inside" 2>/dev/null; wait "$inside" 2>/dev/null; exit 143' "$signal"
+done
+wait "$inside"
