@@ -91,11 +91,14 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
 
   const runs: ScenarioRun[] = [];
   const all = [{ scenario: bootScenario, goneDevices: [], devices: [] } as ScenarioOutcome, ...evidence.outcomes];
+  // Once for the whole boot, in boot order: a group one scenario left empty is
+  // that scenario's leak, not again every later scenario's that still sees it in sysfs.
+  const witness = holdLedgerAgainstSysfs(groupSource.groupEvents, groupSource.marks, all.flatMap((outcome) => outcome.sysfsGroups ?? []));
   for (const outcome of all) {
     const fromViommu = viommu && viommuScenarioEvidence(viommu, outcome.goneDevices, (step) => inScenario(step, outcome.scenario));
     const scenarioReports: ResultReport[] = [...reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport), ...(fromViommu?.reports ?? [])];
-    const witness = holdLedgerAgainstSysfs(groupSource.groupEvents, groupSource.marks, outcome.sysfsGroups ?? []);
-    const leaks = mergeLeaks(accounting.leaks.filter((leak) => inScenario(leak.step, outcome.scenario)), witness.leaks);
+    const witnessLeaks = witness.leaks.filter((leak) => inScenario(leak.step, outcome.scenario));
+    const leaks = mergeLeaks(accounting.leaks.filter((leak) => inScenario(leak.step, outcome.scenario)), witnessLeaks);
     const anomalies = accounting.anomalies
       .map((anomaly) => ({ ...anomaly, step: stepAtLine(groupSource, anomaly.line) }))
       .filter((anomaly) => inScenario(anomaly.step, outcome.scenario));
@@ -105,7 +108,7 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
       ...anomalies
         .filter((anomaly) => anomaly.kind === 'double-release')
         .map((anomaly) => `${anomaly.step ?? 'boot'}: iommu group ${anomaly.group} released twice`),
-      ...witness.disagreements.map(describeDisagreement),
+      ...witness.disagreements.filter((disagreement) => inScenario(disagreement.step, outcome.scenario)).map(describeDisagreement),
     ];
     const groups = groupsTouching(accounting.groups, outcome.devices, scenarioSpan(groupSource, outcome.scenario));
     const notes: string[] = [];

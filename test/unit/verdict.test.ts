@@ -193,6 +193,17 @@ const stepsWithSysfs = (groups: Array<Record<number, string[]>>) => ({
   sysfsGroups: groups.map((g, i) => ({ step: ['vfio-bind-unbind/bind', 'vfio-bind-unbind/remove'][i]!, groups: g })),
 });
 
+test('a group one scenario leaves empty is its leak only, not again in each later scenario that still sees it in sysfs', (t) => {
+  const hotplugStep = '[    7.000000] iommu-harness: step pci-hotplug/add';
+  const hotplug = { scenario: 'pci-hotplug', goneDevices: [], devices: [], sysfsGroups: [{ step: 'pci-hotplug/add', groups: { 0: ['0000:00:00.0'], 3: [] } }] };
+  const runs = judgeBoot(
+    evidence([...boot, ...vfioSteps, hotplugStep], { outcomes: [stepsWithSysfs([{ 0: ['0000:00:00.0'], 3: ['0000:01:00.0'] }, { 0: ['0000:00:00.0'], 3: [] }]), hotplug] }),
+  );
+  t.deepEqual(runs[1]?.leaks, [{ group: 3, devices: ['0000:01:00.0'], step: 'vfio-bind-unbind/remove' }]);
+  t.deepEqual(runs[2]?.leaks, []);
+  t.deepEqual(runs[2]?.failedChecks, []);
+});
+
 test('a group left in sysfs with no devices and never released is a leak, with no device-gone mark at all', (t) => {
   const runs = judgeBoot(evidence([...boot, ...vfioSteps], { outcomes: [stepsWithSysfs([{ 0: ['0000:00:00.0'], 3: ['0000:01:00.0'] }, { 0: ['0000:00:00.0'], 3: [] }])] }));
   t.is(runs[1]?.verdict, 'fail');
