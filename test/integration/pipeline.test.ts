@@ -10,8 +10,6 @@ import { scenarioByName, scenarios } from '../../scenarios/index.ts';
 
 const vfioBindUnbind = scenarioByName('vfio-bind-unbind')!;
 
-
-
 test.serial('the unpatched default kernel passes every scenario on both vIOMMUs (and no-iommu mode)', async (t) => {
   t.timeout(45 * 60_000);
   const result = await runHarness({ patches: [], kconfigs: [], iommus: ['intel', 'virtio', 'none'], scenarios, progress });
@@ -22,8 +20,10 @@ test.serial('the unpatched default kernel passes every scenario on both vIOMMUs 
     for (const iommu of scenario.iommus) {
       const run = only(result, iommu, scenario.name);
       t.is(run.verdict, 'pass', `${iommu}/${scenario.name}`);
-      // A pass must rest on accounting: the scenario's device had a group and it was released.
-      t.true(run.groups.some((group) => group.released), `${iommu}/${scenario.name} saw no group released`);
+      // A pass must rest on accounting: the scenario's device had a group and it was released
+      // (pci-hotplug-native-add leaves its device in place on purpose: it must have made a group).
+      if (scenario.name === 'pci-hotplug-native-add') t.true(run.groups.length > 0, `${iommu}/${scenario.name} saw no group made`);
+      else t.true(run.groups.some((group) => group.released), `${iommu}/${scenario.name} saw no group released`);
     }
   }
   // Native hotplug hits the known upstream pciehp lockdep report: shown, marked known. It must be
