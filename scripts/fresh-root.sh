@@ -84,6 +84,9 @@ exec_inside() {
   # root ends with it (--kill-child kills its first process, whose end kills the rest).
   exec unshare --mount --propagation private --pid --fork --kill-child bash -euo pipefail -c '
     root=$1; shift
+    # The root as a mount point of its own, as / is on a real machine: unshare
+    # and mount --make-private inside it (the tests use them) need one.
+    mount --bind "$root" "$root"
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys"
     mount --rbind /dev "$root/dev"

@@ -28,8 +28,12 @@ export function statusLine(lines: number, elapsedMs: number, estimate: BuildEsti
   return `[${'#'.repeat(filled)}${'.'.repeat(10 - filled)}] ${percent}% ${lines}/${estimate.expectedLines}${remaining === undefined ? '' : `, ETA ${duration(remaining)}`}  ${target}`;
 }
 
-/** A plain line for logs when the build crosses a tenth (or, without an estimate, every 500 targets). */
+/** Builds shorter than this many targets (an incremental rebuild) get no plain progress lines: they end in seconds. */
+const milestoneMinimum = 300;
+
+/** A plain line for logs when a long build crosses a tenth (or, without an estimate, every 500 targets). */
 export function milestoneLine(lines: number, elapsedMs: number, estimate: BuildEstimate): string | undefined {
+  if (estimate.expectedLines !== undefined && estimate.expectedLines < milestoneMinimum) return undefined;
   const percent = percentDone(lines, estimate);
   if (percent === undefined) return lines % 500 === 0 ? `building: ${lines} targets in ${duration(elapsedMs)}` : undefined;
   const previous = percentDone(lines - 1, estimate) ?? 0;

@@ -16,4 +16,5 @@ test('logs get a plain line at each tenth, once', (t) => {
   t.is(lines.length, 9, 'at 10% ... 90%; 99% is the cap, not a tenth');
   t.is(milestoneLine(500, 1000, {}), 'building: 500 targets in 1 s');
   t.is(milestoneLine(501, 1000, {}), undefined);
+  t.is(milestoneLine(10, 1000, { expectedLines: 40 }), undefined, 'an incremental rebuild prints no milestones');
 });
