@@ -2,6 +2,7 @@
 // assertion needs it.
 import type { ExecutionContext } from 'ava';
 import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
 import { createProgress, silentProgress } from '../../harness/log.ts';
 import type { HarnessResult, ScenarioRun } from '../../harness/report/result.ts';
 import { runHarness } from '../../harness/run.ts';
@@ -56,4 +57,21 @@ export async function runWithPatch(t: ExecutionContext, patchName: string, scena
   t.log(summary(result));
   t.log(`incremental build ${result.timings.buildSeconds.toFixed(0)} s`);
   return { result, run: only(result, 'intel', scenario.name) };
+}
+
+/** `iommu-harness run ARGS` started in the background, once its first guest is up: the child and its log folder. */
+export async function startRunUntilGuestUp(args: string[], timeoutMs = 15 * 60_000): Promise<{ child: ResultPromise<{ reject: false; all: true }>; runDir: string }> {
+  const child = execa('node', [cli, 'run', ...args], { reject: false, all: true });
+  let runDir = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the guest never came up')), timeoutMs);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      runDir ||= /logs: (\S+)/.exec(chunk.toString())?.[1] ?? '';
+      if (/guest up/.test(chunk.toString())) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return { child, runDir };
 }

@@ -13,7 +13,7 @@ import type { Progress } from '../../harness/log.ts';
 import { prepareKernel } from '../../harness/run.ts';
 import { runHarness } from '../../harness/run.ts';
 import { scenarioByName } from '../../scenarios/index.ts';
-import { cli, progress, summary } from './helpers.ts';
+import { cli, progress, startRunUntilGuestUp, summary } from './helpers.ts';
 
 const probed = await chooseAccel('auto', {});
 const kvmWorks = probed.accel === 'kvm';
@@ -79,18 +79,7 @@ async function machineDirsOf(pid: number): Promise<string[]> {
 
 test.serial('kill -9 of a running run leaves no QEMU, and the next start removes what it left', async (t) => {
   t.timeout(20 * 60_000);
-  const child = execa('node', [cli, 'run', '--iommu', 'intel', '--scenario', 'unplug-while-open'], { reject: false, all: true });
-  let runDir = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the guest never came up')), 15 * 60_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      runDir ||= /logs: (\S+)/.exec(chunk.toString())?.[1] ?? '';
-      if (/guest up/.test(chunk.toString())) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
+  const { child, runDir } = await startRunUntilGuestUp(['--iommu', 'intel', '--scenario', 'unplug-while-open']);
   const qemu = await execa('pgrep', ['-f', `qemu-system.*${runDir}`], { reject: false });
   t.not(qemu.stdout.trim(), '', 'QEMU runs before the kill');
   const left = await machineDirsOf(child.pid!);

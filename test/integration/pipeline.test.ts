@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { execa } from 'execa';
 import { runHarness } from '../../harness/run.ts';
-import { assertOneGroupLeak, cli, only, patch, progress, runWithPatch, summary } from './helpers.ts';
+import { assertOneGroupLeak, cli, only, patch, progress, runWithPatch, startRunUntilGuestUp, summary } from './helpers.ts';
 import { scenarioByName, scenarios } from '../../scenarios/index.ts';
 
 const vfioBindUnbind = scenarioByName('vfio-bind-unbind')!;
@@ -99,18 +99,7 @@ test.serial('a config option olddefconfig drops stops the run with exit code 2, 
 
 test.serial('Ctrl-C stops the run with exit code 130 and leaves no QEMU behind', async (t) => {
   t.timeout(10 * 60_000);
-  const child = execa('node', [cli, 'run', '--iommu', 'intel', '--scenario', 'unplug-while-open'], { reject: false, all: true });
-  let runDir = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the guest never came up')), 8 * 60_000);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      runDir ||= /logs: (\S+)/.exec(chunk.toString())?.[1] ?? '';
-      if (/guest up/.test(chunk.toString())) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
+  const { child, runDir } = await startRunUntilGuestUp(['--iommu', 'intel', '--scenario', 'unplug-while-open'], 8 * 60_000);
   child.kill('SIGINT');
   const result = await child;
   t.is(result.exitCode, 130, result.all);
