@@ -165,6 +165,11 @@ export class Machine {
       unregister();
       removeQuietly(socketDir);
       if (!(error instanceof HarnessError)) throw error;
+      // However a KVM boot the probe chose failed (QEMU dying under QMP's
+      // handshake, SSH never answering), a guest that printed nothing never ran.
+      if (silenceLimitMs !== undefined && ((await stat(consoleLog).catch(() => undefined))?.size ?? 0) === 0) {
+        throw new SilentKvmBoot(`the KVM boot failed before the guest printed anything (${(await firstLine(qemuLog)) ?? error.message})`);
+      }
       const logPath = error.logPath ?? qemuLog;
       const excerpt = error.excerpt.length ? error.excerpt : (await readFile(logPath, 'utf8').catch(() => '')).split('\n').filter(Boolean).slice(-15);
       throw new HarnessError(error.kind, error.message, { logPath, excerpt, cause: error });
