@@ -11,12 +11,14 @@ import { buildGuestImage, type GuestImage } from './image/initramfs.ts';
 import { ensureKeys, type HarnessKeys } from './image/keys.ts';
 import type { Progress } from './log.ts';
 import { preflight } from './host/preflight.ts';
+import { debianReleaseOf } from './source/debian-source.ts';
 import { chooseAccel } from './machine/accel.ts';
 import { sweepDeadMachines, sweepStaging } from './machine/leftovers.ts';
 import type { Accel } from './machine/qemu-args.ts';
 import type { IommuModel } from './machine/topology.ts';
 import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/index.ts';
 import { overallVerdict, type HarnessResult, type ScenarioRun } from './report/result.ts';
+import { featuresOf } from './scenario/features.ts';
 import { planBoots, runBoot } from './scenario/runner.ts';
 import { symbolizeRuns } from './report/symbolize.ts';
 import { unusedKnownIssues } from './report/verdict.ts';
@@ -48,7 +50,7 @@ export interface PreparedKernel {
 
 export async function prepareKernel(request: KernelRequest, progress: Progress, layout = cacheLayout()): Promise<PreparedKernel> {
   // Milliseconds, and before any unpack or build: a machine that lacks a tool must not find out after the build.
-  await preflight({ defaultSource: !request.src });
+  await preflight({ debianSource: debianReleaseOf(request.src) });
   for (const line of [...(await sweepDeadMachines()), ...(await sweepStaging([layout.kernels, layout.images]))]) progress.step(`cleaned up: ${line}`);
   const kernel = await obtainKernel(layout, request, progress);
   const keys = await ensureKeys(layout);
@@ -84,6 +86,8 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const runDir = await ensureDir(request.runDir ?? newRunDir(layout));
   progress.step(`logs: ${runDir}`);
 
+  // Steps that need a feature this kernel lacks (6.1: iommufd) are skipped with the reason.
+  const features = featuresOf(await readFile(prepared.kernel.artifacts.config, 'utf8'));
   const plans = planBoots(request.iommus, request.scenarios);
   if (plans.length === 0) throw new HarnessError('usage', 'no selected scenario runs on the selected vIOMMUs');
   const parallel = request.parallelBoots ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
@@ -101,6 +105,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
       progress,
       ...(request.cycles ? { cycles: request.cycles } : {}),
       kmemleak: prepared.kernel.artifacts.kmemleak,
+      features,
     });
   });
   const runs: ScenarioRun[] = outcomes.flatMap((outcome) => outcome.runs);

@@ -2,7 +2,8 @@
 # Installs what iommu-harness needs on Debian 12, as root: the npm dependencies,
 # then the Debian packages of the requirement registry
 # (harness/host/requirements.ts), the one list `doctor` and the preflight check.
-# Extra arguments are purposes (harness kernel-build default-source tests ci).
+# Extra arguments are purposes (harness kernel-build debian-source debian-6.12
+# debian-6.1 tests ci); none means all but ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund

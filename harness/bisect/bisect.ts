@@ -6,7 +6,7 @@
 // user's checkout is never touched.
 import { cacheLayout, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
-import { ensureDebianSource } from '../source/debian-source.ts';
+import { debianReleaseOf, ensureDebianSource } from '../source/debian-source.ts';
 import { bisect } from './algorithm.ts';
 import { firstParentRange } from './history.ts';
 import type { StepVerdict } from './judge.ts';
@@ -75,7 +75,8 @@ export async function bisectKernel(request: BisectRequest): Promise<BisectResult
   const layout = request.layout ?? cacheLayout();
   const { progress } = request;
   if (!Number.isInteger(request.runs) || request.runs < 1) throw new HarnessError('usage', `--runs must be at least 1 (got ${request.runs})`);
-  const repo = request.src ?? (await ensureDebianSource(layout, progress));
+  const debian = debianReleaseOf(request.src);
+  const repo = debian ? await ensureDebianSource(layout, debian, progress) : (request.src ?? '.');
   const range = await firstParentRange(repo, request.good, request.bad);
   const info = (commit: string): CommitInfo => ({ commit, subject: range.subjects.get(commit) ?? '' });
   const trialRequest: TrialRequest = { ...request, layout };

@@ -7,9 +7,9 @@ import { contentKey, prepareCache, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import type { Progress } from '../log.ts';
 import { withLock } from '../lock.ts';
-import { ensureDebianSource } from '../source/debian-source.ts';
-import { checkGitTree, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
-import { ConfigSyntaxError, mergeFragments, renderConfig, type ConfigFragment } from './kconfig.ts';
+import { debianReleaseOf, ensureDebianSource } from '../source/debian-source.ts';
+import { checkGitTree, fileAtCommit, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
+import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, type AbsentOption, type ConfigFragment } from './kconfig.ts';
 import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
 
 export const kconfigDir = fileURLToPath(new URL('../../kconfigs/', import.meta.url));
@@ -34,7 +34,7 @@ export async function profileFragment(name: string): Promise<string> {
 }
 
 export interface KernelRequest {
-  /** A git tree; undefined means Debian's packaged 6.12 source. */
+  /** A git tree, or `debian:6.1` / `debian:6.12` for Debian's packaged source; undefined means Debian's 6.12. */
   src?: string;
   /** Commit-ish in `src`; HEAD by default. */
   ref?: string;
@@ -44,7 +44,7 @@ export interface KernelRequest {
 }
 
 export interface KernelSource {
-  /** The tree the kernel came from: a path, or `debian:linux-source-6.12`. */
+  /** The tree the kernel came from: a path, or `debian:linux-source-RELEASE`. */
   source: string;
   commit: string;
   patches: string[];
@@ -53,6 +53,8 @@ export interface KernelSource {
 export interface ObtainedKernel {
   artifacts: KernelArtifacts;
   source: KernelSource;
+  /** Fragment options this kernel is too old to have (`# since X.Y`), left out of its config. */
+  absentOptions: AbsentOption[];
   /** Build wall time; 0 when it came from the cache. */
   buildSeconds: number;
 }
@@ -72,12 +74,19 @@ export async function loadFragments(extra: string[]): Promise<ConfigFragment[]> 
 
 export async function obtainKernel(layout: CacheLayout, request: KernelRequest, progress: Progress): Promise<ObtainedKernel> {
   await prepareCache(layout);
-  if (request.src) await checkGitTree(request.src);
-  const repo = request.src ? path.resolve(request.src) : await ensureDebianSource(layout, progress);
+  const debian = debianReleaseOf(request.src);
+  if (!debian && request.src) await checkGitTree(request.src);
+  const repo = debian ? await ensureDebianSource(layout, debian, progress) : path.resolve(request.src ?? '.');
   const baseCommit = await resolveCommit(repo, request.ref ?? 'HEAD');
+  // The release decides which `# since X.Y` options apply; a tree whose Makefile
+  // cannot be read gets every option, and olddefconfig's check names what failed.
+  const version = makefileVersion(await fileAtCommit(repo, baseCommit, 'Makefile'));
   let requested;
+  let absent: AbsentOption[] = [];
   try {
-    requested = mergeFragments(await loadFragments(request.kconfigs));
+    const fragments = await loadFragments(request.kconfigs);
+    requested = mergeFragments(fragments, version);
+    if (version) absent = absentOptions(fragments, version);
   } catch (error) {
     if (error instanceof ConfigSyntaxError) throw new HarnessError('config', error.message, { logPath: error.source });
     throw error;
@@ -91,20 +100,23 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
   );
   const key = contentKey('x86_64', baseCommit, renderConfig(requested), ...patchTexts);
   const source: KernelSource = {
-    source: request.src ? repo : 'debian:linux-source-6.12',
+    source: debian ? `debian:linux-source-${debian}` : repo,
     commit: baseCommit,
     patches: request.patches.map((patch) => path.resolve(patch)),
   };
 
+  if (version && absent.length > 0) {
+    progress.step(`${formatVersion(version)} predates ${absent.map((option) => `${option.option} (${formatVersion(option.since)})`).join(', ')}: built without them`);
+  }
   const cached = await cachedKernel(layout, key);
   if (cached) {
     progress.step(`kernel ${cached.release} from cache (${key})`);
-    return { artifacts: cached, source, buildSeconds: 0 };
+    return { artifacts: cached, source, absentOptions: absent, buildSeconds: 0 };
   }
   const worktree = worktreeFor(layout, repo);
   return withLock(layout.locks, path.basename(worktree), 120 * 60_000, async (lockLost) => {
     const raced = await cachedKernel(layout, key);
-    if (raced) return { artifacts: raced, source, buildSeconds: 0 };
+    if (raced) return { artifacts: raced, source, absentOptions: absent, buildSeconds: 0 };
     const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress, cancelSignal: lockLost });
     // One build directory per worktree and config: patch variants of one
     // config rebuild incrementally, and switching profiles (kmemleak, KASAN)
@@ -112,6 +124,6 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     const buildDir = path.join(layout.builds, `${path.basename(worktree)}-${contentKey(renderConfig(requested)).slice(0, 8)}`);
     const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress, cancelSignal: lockLost });
     progress.step(`built ${outcome.artifacts.release} in ${outcome.seconds.toFixed(0)} s`);
-    return { artifacts: outcome.artifacts, source, buildSeconds: outcome.seconds };
+    return { artifacts: outcome.artifacts, source, absentOptions: absent, buildSeconds: outcome.seconds };
   });
 }

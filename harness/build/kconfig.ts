@@ -24,32 +24,90 @@ export class ConfigSyntaxError extends Error {
   }
 }
 
-/** Parses .config or fragment text. */
-export function parseConfig(text: string, source = 'config'): ConfigMap {
-  const options: ConfigMap = new Map();
+/** A kernel release as its Makefile spells it: VERSION.PATCHLEVEL. */
+export interface KernelVersion {
+  major: number;
+  minor: number;
+}
+
+export function formatVersion(version: KernelVersion): string {
+  return `${version.major}.${version.minor}`;
+}
+
+/** VERSION and PATCHLEVEL from a kernel's top-level Makefile, or undefined when it has none. */
+export function makefileVersion(makefile: string): KernelVersion | undefined {
+  const major = /^VERSION = (\d+)$/m.exec(makefile)?.[1];
+  const minor = /^PATCHLEVEL = (\d+)$/m.exec(makefile)?.[1];
+  return major && minor ? { major: Number(major), minor: Number(minor) } : undefined;
+}
+
+function olderThan(version: KernelVersion, other: KernelVersion): boolean {
+  return version.major !== other.major ? version.major < other.major : version.minor < other.minor;
+}
+
+/** One option line of a fragment; `since` from a trailing `# since 6.6`. */
+interface OptionLine {
+  option: string;
+  value: ConfigValue;
+  /** The first release that has the option: older kernels are built without it. */
+  since?: KernelVersion;
+}
+
+function parseLines(text: string, source: string): OptionLine[] {
+  const options: OptionLine[] = [];
   text.split('\n').forEach((raw, index) => {
     const line = raw.trim();
     if (!line) return;
     const unset = /^# (CONFIG_[A-Za-z0-9_]+) is not set$/.exec(line);
     if (unset?.[1]) {
-      options.set(unset[1], 'n');
+      options.push({ option: unset[1], value: 'n' });
       return;
     }
     if (line.startsWith('#')) return;
-    const set = /^(CONFIG_[A-Za-z0-9_]+)=(.*)$/.exec(line);
+    const set = /^(CONFIG_[A-Za-z0-9_]+)=(.*?)(?:\s+# since (\d+)\.(\d+))?$/.exec(line);
     if (!set?.[1] || set[2] === undefined) throw new ConfigSyntaxError(source, index + 1, line);
-    options.set(set[1], set[2]);
+    options.push({ option: set[1], value: set[2], ...(set[3] && set[4] ? { since: { major: Number(set[3]), minor: Number(set[4]) } } : {}) });
   });
   return options;
 }
 
-/** Later fragments win, as with the kernel's merge_config.sh. */
-export function mergeFragments(fragments: ConfigFragment[]): ConfigMap {
+/** Parses .config or fragment text (release annotations are read and left out). */
+export function parseConfig(text: string, source = 'config'): ConfigMap {
+  return new Map(parseLines(text, source).map(({ option, value }) => [option, value]));
+}
+
+/** An option the fragments ask for that the kernel being built is too old to have. */
+export interface AbsentOption {
+  option: string;
+  since: KernelVersion;
+}
+
+/**
+ * Later fragments win, as with the kernel's merge_config.sh. With `version`,
+ * options annotated `# since X.Y` for a newer release are left out (and listed
+ * by absentOptions): a feature that arrived later is not a dropped option.
+ */
+export function mergeFragments(fragments: ConfigFragment[], version?: KernelVersion): ConfigMap {
   const merged: ConfigMap = new Map();
   for (const fragment of fragments) {
-    for (const [option, value] of parseConfig(fragment.text, fragment.name)) merged.set(option, value);
+    for (const line of parseLines(fragment.text, fragment.name)) {
+      if (version && line.since && olderThan(version, line.since)) merged.delete(line.option);
+      else merged.set(line.option, line.value);
+    }
   }
   return merged;
+}
+
+/** The options mergeFragments leaves out for `version`, each with the release that brought it. */
+export function absentOptions(fragments: ConfigFragment[], version: KernelVersion): AbsentOption[] {
+  const absent = new Map<string, KernelVersion>();
+  for (const fragment of fragments) {
+    for (const line of parseLines(fragment.text, fragment.name)) {
+      if (line.since && olderThan(version, line.since)) absent.set(line.option, line.since);
+      else absent.delete(line.option);
+    }
+  }
+  return [...absent].map(([option, since]) => ({ option, since }));
 }
 
 /**

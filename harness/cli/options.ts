@@ -9,6 +9,7 @@ import { HarnessError } from '../errors.ts';
 import { iommuModels, type IommuModel } from '../machine/topology.ts';
 import { planBoots } from '../scenario/runner.ts';
 import type { Scenario } from '../scenario/scenario.ts';
+import { debianReleaseOf } from '../source/debian-source.ts';
 import { checkGitTree, resolveCommit } from '../source/worktree.ts';
 import { requestFromEnv } from '../machine/accel.ts';
 
@@ -75,7 +76,8 @@ export async function checkReadable(files: readonly string[], option: string): P
 
 /** `--src DIR` is a git tree (said before anything is looked up in it) and `ref` a commit of it. */
 export async function checkSource(src: string | undefined, refs: { option: string; ref: string }[], srcOption = '--src'): Promise<void> {
-  if (src === undefined) return;
+  // Debian's packaged sources are unpacked later, after the preflight; a bad release name is refused here.
+  if (src === undefined || debianReleaseOf(src)) return;
   await checkGitTree(src, srcOption);
   for (const { option, ref } of refs) {
     await resolveCommit(src, ref).catch((error: unknown) => {

@@ -11,8 +11,12 @@ export type Purpose =
   | 'harness'
   /** Programs `make bzImage headers_install` runs, and the headers its host tools include. */
   | 'kernel-build'
-  /** Only without --src: Debian's packaged kernel source. */
-  | 'default-source'
+  /** Debian's packaged kernel sources (without --src, or --src debian:RELEASE): unpacking them. */
+  | 'debian-source'
+  /** Debian's 6.12 source, the default kernel. */
+  | 'debian-6.12'
+  /** Debian 12's own 6.1 LTS source (--src debian:6.1). */
+  | 'debian-6.1'
   /** Only the project's own test suite. */
   | 'tests'
   /** Only .ci/run, which builds a fresh Debian root. */
@@ -44,9 +48,10 @@ export const requirements: readonly Requirement[] = [
   { name: 'addr2line', package: 'binutils', purpose: 'harness', why: 'symbolizes report frames to file:line' },
   { name: 'readelf', package: 'binutils', purpose: 'harness', why: 'checks vmlinux for line tables' },
   { name: 'setpriv', package: 'util-linux', purpose: 'harness', why: 'QEMU is started with a parent-death signal, so it dies with the harness, kill -9 included' },
-  { name: 'tar', package: 'tar', purpose: 'default-source', why: "unpacks Debian's kernel source" },
-  { name: 'xz', package: 'xz-utils', purpose: 'default-source', why: "Debian's kernel source is a .tar.xz" },
-  { name: '/usr/src/linux-source-6.12.tar.xz', package: 'linux-source-6.12', purpose: 'default-source', why: 'the default kernel source (only without --src)' },
+  { name: 'tar', package: 'tar', purpose: 'debian-source', why: "unpacks Debian's kernel source" },
+  { name: 'xz', package: 'xz-utils', purpose: 'debian-source', why: "Debian's kernel source is a .tar.xz" },
+  { name: '/usr/src/linux-source-6.12.tar.xz', package: 'linux-source-6.12', purpose: 'debian-6.12', why: 'the default kernel source (without --src, or --src debian:6.12)' },
+  { name: '/usr/src/linux-source-6.1.tar.xz', package: 'linux-source-6.1', purpose: 'debian-6.1', why: "Debian 12's own 6.1 LTS kernel source (--src debian:6.1)" },
   // What the kernel's own Makefiles run for tinyconfig + kconfigs/ on x86_64.
   { name: 'make', package: 'make', purpose: 'kernel-build', why: 'Kbuild' },
   { name: 'ld', package: 'binutils', purpose: 'kernel-build', why: 'links vmlinux' },
@@ -79,10 +84,10 @@ export function packagesFor(purposes: readonly Purpose[], options: { optional?: 
   return [...new Set(wanted.map((requirement) => requirement.package))];
 }
 
-/** What a run needs before it starts: the harness and the kernel build, plus the default source without --src. */
-export function runPurposes(options: { defaultSource: boolean }): Purpose[] {
-  return options.defaultSource ? ['harness', 'kernel-build', 'default-source'] : ['harness', 'kernel-build'];
+/** What a run needs before it starts: the harness and the kernel build, plus the Debian source it builds, if any. */
+export function runPurposes(options: { debianSource: '6.12' | '6.1' | undefined }): Purpose[] {
+  return options.debianSource ? ['harness', 'kernel-build', 'debian-source', `debian-${options.debianSource}`] : ['harness', 'kernel-build'];
 }
 
-/** Everything a user installs with `iommu-harness setup` / scripts/install-deps.sh. */
-export const installPurposes: readonly Purpose[] = ['harness', 'kernel-build', 'default-source', 'tests'];
+/** Everything a user installs with `iommu-harness setup` / scripts/install-deps.sh: both Debian kernels included. */
+export const installPurposes: readonly Purpose[] = ['harness', 'kernel-build', 'debian-source', 'debian-6.12', 'debian-6.1', 'tests'];

@@ -1,6 +1,7 @@
 // The guest's C helpers, compiled against the built tree's own uapi headers
 // (Debian 12's are 6.1 and lack linux/iommufd.h) and linked statically, so the
-// guest needs no C library for them.
+// guest needs no C library for them. A 6.1 tree's headers have no iommufd
+// either: the helper is then built without that path.
 import { readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +21,8 @@ export type GuestHelper = (typeof guestHelpers)[number];
 export async function compileGuestHelper(layout: CacheLayout, name: GuestHelper, headersDir: string): Promise<string> {
   const source = path.join(guestSourceDir, `${name}.c`);
   const uapi = path.join(headersDir, 'include', 'linux');
-  const inputs = await Promise.all([source, path.join(uapi, 'vfio.h'), path.join(uapi, 'iommufd.h')].map((file) => readFile(file)));
+  // iommufd.h is absent from a 6.1 tree's headers: its absence is part of the key.
+  const inputs = await Promise.all([source, path.join(uapi, 'vfio.h'), path.join(uapi, 'iommufd.h')].map((file) => readFile(file).catch(() => 'absent')));
   const dir = await ensureDir(path.join(layout.images, 'helpers', contentKey(name, ...inputs)));
   const binary = path.join(dir, name);
   if (await exists(binary)) return binary;

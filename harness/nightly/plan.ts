@@ -114,7 +114,8 @@ export function parsePlan(text: string, file: string, context: PlanContext): Pla
 
   const kernels = input.kernels.map((kernel, index): PlanKernel => ({
     name: kernel.name ?? defaultKernelName(kernel.src, kernel.ref, index),
-    ...(kernel.src ? { src: resolve(kernel.src) } : {}),
+    // debian:RELEASE names Debian's packaged source; anything else is a folder relative to the plan.
+    ...(kernel.src ? { src: kernel.src.startsWith('debian:') ? kernel.src : resolve(kernel.src) } : {}),
     ...(kernel.ref ? { ref: kernel.ref } : {}),
     patches: kernel.patches.map(resolve),
   }));
@@ -157,6 +158,7 @@ export function parsePlan(text: string, file: string, context: PlanContext): Pla
 
 function defaultKernelName(src: string | undefined, ref: string | undefined, index: number): string {
   if (!src) return index === 0 ? 'default' : `default-${index}`;
+  if (src.startsWith('debian:')) return src.replace(/[^A-Za-z0-9_-]+/g, '-');
   const base = [path.basename(path.resolve(src)), ref].filter(Boolean).join('-');
   return base.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '') || `kernel-${index}`;
 }

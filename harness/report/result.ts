@@ -65,6 +65,11 @@ export interface ScenarioRun {
    * has no finding and no error.
    */
   inconclusive: string[];
+  /**
+   * Steps the scenario did not run because the kernel lacks a feature they need (6.1 has no
+   * iommufd), each with the reason. The verdict covers the steps that ran; absent when none.
+   */
+  skippedSteps?: { step: string; reason: string }[];
   /** Notes a reader needs, e.g. a release of a group the log never showed made. */
   notes: string[];
   accel: 'kvm' | 'tcg';

@@ -6,7 +6,7 @@ export function renderTable(result: HarnessResult): string {
   const rows = result.runs.map((run) => [
     run.iommu,
     run.scenario,
-    run.verdict.toUpperCase(),
+    run.verdict.toUpperCase() + (run.skippedSteps?.length ? ` (${run.skippedSteps.length} step(s) skipped)` : ''),
     String(run.groups.length),
     String(run.groups.filter((group) => group.released).length),
     String(run.leaks.length),
@@ -46,6 +46,7 @@ function evidence(run: ScenarioRun): string[] {
     if (located.length) lines.push(...located.slice(0, 6).map((frame) => `    at ${frame.function} (${frame.location})`));
     else lines.push(...report.text.split('\n').slice(0, 6).map((text) => `    ${text}`));
   }
+  for (const skipped of run.skippedSteps ?? []) lines.push(`${where}: skipped step ${skipped.step}: ${skipped.reason}`);
   for (const check of run.failedChecks) lines.push(`${where}: CHECK FAILED: ${check}`);
   for (const note of run.notes) lines.push(`${where}: note: ${note}`);
   if (lines.length) lines.push(`${where}: console: ${run.logs.console}`);

@@ -46,6 +46,8 @@ export interface ScenarioOutcome {
   sysfsGroups?: SysfsSnapshot[];
   /** The scenario's own expectations that did not hold. */
   failedChecks?: string[];
+  /** Steps not run because the kernel lacks a feature they need. */
+  skippedSteps?: { step: string; reason: string }[];
 }
 
 export interface BootEvidence {
@@ -140,6 +142,7 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
       failedChecks,
       ...(error ? { error } : {}),
       inconclusive,
+      ...(outcome.skippedSteps?.length ? { skippedSteps: outcome.skippedSteps } : {}),
       notes,
       accel: evidence.accel,
       logs: { console: evidence.consolePath, ...(evidence.dmesgPath ? { dmesg: evidence.dmesgPath } : {}) },

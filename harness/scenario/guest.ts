@@ -5,6 +5,7 @@ import { HarnessError } from '../errors.ts';
 import type { Machine } from '../machine/machine.ts';
 import { deviceAdd, deviceDel } from '../machine/qmp.ts';
 import type { CommandResult } from '../machine/ssh.ts';
+import { allFeatures, missingFeatureReason, type KernelFeature } from './features.ts';
 import { blockingWaitMs } from './hang.ts';
 import { bdfOfQdevId, type QueryPciBus } from './pci-address.ts';
 import { parseSysfsGroups, sysfsGroupsScript, type SysfsGroups } from './sysfs-groups.ts';
@@ -33,19 +34,23 @@ export class Guest {
    * mark had happened when sysfs was read.
    */
   readonly sysfsGroups: { step: string; groups: SysfsGroups }[] = [];
+  /** Steps not run because the kernel lacks a feature they need, each with the reason. */
+  readonly skippedSteps: { step: string; reason: string }[] = [];
   /** Devices marked gone and not seen since; a BDF comes back after a rescan. */
   private readonly markedGone = new Set<string>();
 
   private readonly stepTimeoutMs: number;
   private readonly cycle: number | undefined;
+  private readonly features: ReadonlySet<KernelFeature>;
 
   constructor(
     private readonly machine: Machine,
     private readonly scenario: string,
-    options: { stepTimeoutMs?: number | undefined; cycle?: number | undefined } = {},
+    options: { stepTimeoutMs?: number | undefined; cycle?: number | undefined; features?: ReadonlySet<KernelFeature> | undefined } = {},
   ) {
     this.stepTimeoutMs = options.stepTimeoutMs ?? 60_000;
     this.cycle = options.cycle;
+    this.features = options.features ?? allFeatures;
   }
 
   get step(): string {
@@ -58,8 +63,25 @@ export class Guest {
    */
   async mark(step: string): Promise<void> {
     await this.recordSysfsGroups();
-    this.currentStep = `${this.scenario}/${this.cycle ? `cycle${this.cycle}/` : ''}${step}`;
+    this.currentStep = this.stepName(step);
     await this.kmsg(`iommu-harness: step ${this.currentStep}`);
+  }
+
+  /**
+   * A step that needs a kernel feature (iommufd, VFIO's cdev): marked and run
+   * when the kernel has it, otherwise skipped with the reason in the results.
+   */
+  async stepNeeding(step: string, feature: KernelFeature, body: () => Promise<unknown>): Promise<void> {
+    if (!this.features.has(feature)) {
+      this.skippedSteps.push({ step: this.stepName(step), reason: missingFeatureReason(feature) });
+      return;
+    }
+    await this.mark(step);
+    await body();
+  }
+
+  private stepName(step: string): string {
+    return `${this.scenario}/${this.cycle ? `cycle${this.cycle}/` : ''}${step}`;
   }
 
   /** Ends the scenario: sysfs's groups at the end of its last step. */

@@ -13,6 +13,7 @@ import type { KnownIssue } from '../oracle/index.ts';
 import { consoleTraceEvent } from '../oracle/viommu-trace.ts';
 import type { ScenarioRun } from '../report/result.ts';
 import { judgeBoot, type ScenarioOutcome } from '../report/verdict.ts';
+import type { KernelFeature } from './features.ts';
 import { Guest } from './guest.ts';
 import { blockedTasksScript, hungTaskReportedWithinMs, hungTaskTimeoutSecs, parseBlockedTasks, setHungTaskTimeoutScript, type BlockedTask } from './hang.ts';
 import type { Scenario } from './scenario.ts';
@@ -42,6 +43,8 @@ export interface RunnerOptions {
   cycles?: number;
   /** The kernel has kmemleak: scan after the scenarios and report what it finds. */
   kmemleak?: boolean;
+  /** What the kernel can do; steps needing a missing feature are skipped with the reason (default: all). */
+  features?: ReadonlySet<KernelFeature>;
 }
 
 /** The pseudo-scenario kmemleak's findings are reported under: they cannot be placed in a step. */
@@ -143,10 +146,10 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
         continue;
       }
       const cycles = options.cycles ?? 1;
-      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [] };
+      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [], skippedSteps: [] };
       for (let cycle = 1; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
         options.progress.step(`${plan.id}: ${scenario.name}${cycles > 1 ? ` (cycle ${cycle}/${cycles})` : ''}`);
-        const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycles > 1 ? cycle : undefined });
+        const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycles > 1 ? cycle : undefined, features: options.features });
         let blocked: BlockedTask[] = [];
         try {
           await scenario.run(guest);
@@ -173,6 +176,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
         outcome.devices.push(...[...guest.devices].filter((device) => !outcome.devices.includes(device)));
         Object.assign(outcome.observedGroups ?? {}, Object.fromEntries(guest.observedGroups));
         outcome.failedChecks?.push(...guest.failedChecks);
+        outcome.skippedSteps?.push(...guest.skippedSteps);
       }
       outcomes.push(outcome);
     }

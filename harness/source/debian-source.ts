@@ -1,5 +1,6 @@
-// The default kernel: Debian's packaged 6.12 source, unpacked into the cache
-// once and committed, so it is a git tree like any user's.
+// Debian's packaged kernel sources: 6.12 (the default) and Debian 12's own 6.1
+// LTS (`--src debian:6.1`), each unpacked into the cache once and committed,
+// so it is a git tree like any user's.
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -12,7 +13,24 @@ import { withLock } from '../lock.ts';
 import { git } from './git.ts';
 
 export const debianSourceDir = '/usr/src';
-const tarballPattern = /^linux-source-(6\.12)\.tar\.xz$/;
+
+/** The releases Debian 12 packages as linux-source-RELEASE. */
+export const debianReleases = ['6.12', '6.1'] as const;
+export type DebianRelease = (typeof debianReleases)[number];
+export const defaultDebianRelease: DebianRelease = '6.12';
+
+/**
+ * The Debian release `--src` names: its default (no --src) is 6.12, `debian:6.1`
+ * names Debian 12's LTS; any other value is a git tree (undefined).
+ */
+export function debianReleaseOf(src: string | undefined): DebianRelease | undefined {
+  if (src === undefined) return defaultDebianRelease;
+  const named = /^debian:(.*)$/.exec(src)?.[1];
+  if (named === undefined) return undefined;
+  const release = debianReleases.find((candidate) => candidate === named);
+  if (!release) throw new HarnessError('usage', `--src ${src}: Debian packages linux-source-${debianReleases.join(' and linux-source-')}, not ${named}`);
+  return release;
+}
 
 /**
  * Debian's .gitignore ends with a block that ignores everything at the top
@@ -26,18 +44,18 @@ export function stripDebianIgnoreBlock(gitignore: string): string {
   return kept.join('\n').replace(/\n*$/, '\n');
 }
 
-export async function findDebianTarball(dir = debianSourceDir): Promise<string> {
+export async function findDebianTarball(release: DebianRelease, dir = debianSourceDir): Promise<string> {
+  const name = `linux-source-${release}.tar.xz`;
   const names = await readdir(dir).catch(() => [] as string[]);
-  const name = names.find((candidate) => tarballPattern.test(candidate));
-  if (!name) {
-    throw new HarnessError('setup', `no linux-source-6.12 tarball in ${dir}: run \`npx iommu-harness setup\` (installs linux-source-6.12)`);
+  if (!names.includes(name)) {
+    throw new HarnessError('setup', `no ${name} in ${dir}: run \`npx iommu-harness setup\` (installs linux-source-${release})`);
   }
   return path.join(dir, name);
 }
 
-/** Returns a git repository holding the Debian source, unpacking it on first use. */
-export async function ensureDebianSource(layout: CacheLayout, progress: Progress): Promise<string> {
-  const tarball = await findDebianTarball();
+/** Returns a git repository holding Debian's source of `release`, unpacking it on first use. */
+export async function ensureDebianSource(layout: CacheLayout, release: DebianRelease, progress: Progress): Promise<string> {
+  const tarball = await findDebianTarball(release);
   const info = await stat(tarball);
   const repo = path.join(layout.sources, `debian-${contentKey(tarball, String(info.size), String(info.mtimeMs))}`);
   const readyMark = path.join(repo, '.git', 'iommu-harness-ready');

@@ -36,6 +36,12 @@ export async function resolveCommit(repo: string, ref: string): Promise<string> 
   return result.stdout.trim();
 }
 
+/** A file's text at a commit, '' when the commit has no such file. */
+export async function fileAtCommit(repo: string, commit: string, file: string): Promise<string> {
+  const result = await git(repo, ['show', `${commit}:${file}`], { allowFailure: true });
+  return result.exitCode === 0 ? result.stdout : '';
+}
+
 /** A usage error naming `option` unless `dir` is a git tree: asked before any commit is looked up in it. */
 export async function checkGitTree(dir: string, option = '--src'): Promise<void> {
   const info = await stat(dir).catch(() => undefined);

@@ -9,9 +9,10 @@
  *
  * The harness has already bound BDF to vfio-pci. Progress goes to stdout as
  * one key=value line per milestone, then "ok". Failures print
- * "error: <step>: <reason>" to stderr and exit 1; usage errors exit 2.
+ * "error: <step>: <reason>" to stderr and exit 1; usage errors exit 2;
+ * `iommufd` on a helper built without that path exits 3.
  *
- * Built on the host against the guest kernel's own uapi headers (6.12):
+ * Built on the host against the guest kernel's own uapi headers (6.12, 6.1):
  *   gcc -static -O2 -Wall -Wextra -Werror -I$HDRS/include -o vfio-helper vfio-helper.c
  * Only libc and uapi headers: the guest is a busybox initramfs.
  */
@@ -35,9 +36,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/iommufd.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
+/*
+ * The iommufd cdev path needs linux/iommufd.h (6.2) and VFIO's device cdev
+ * (6.6). Against an older tree's headers (6.1) the helper is built without
+ * it and `iommufd` exits 3; the harness skips that step on such kernels.
+ */
+#if __has_include(<linux/iommufd.h>)
+#include <linux/iommufd.h>
+#endif
+#if defined(VFIO_DEVICE_BIND_IOMMUFD) && defined(IOMMU_IOAS_ALLOC)
+#define HAVE_VFIO_CDEV 1
+#endif
 
 /* ---- constants of the test setup ------------------------------------- */
 
@@ -237,6 +248,7 @@ static int iommu_group_of(const char *bdf)
 	return (int)group;
 }
 
+#ifdef HAVE_VFIO_CDEV
 /* /sys/bus/pci/devices/BDF/vfio-dev/vfioX names the cdev /dev/vfio/devices/vfioX. */
 static void vfio_cdev_of(const char *bdf, char *name, size_t namesz)
 {
@@ -265,6 +277,7 @@ static void vfio_cdev_of(const char *bdf, char *name, size_t namesz)
 	if (!found)
 		die("vfio-dev", "no vfioX entry under %s (CONFIG_VFIO_DEVICE_CDEV?)", path);
 }
+#endif
 
 /* ---- device access (config space and BAR0) ---------------------------- */
 
@@ -606,6 +619,7 @@ static void run_container(const char *bdf, bool noiommu, bool dma, long hold_ms)
 
 /* ---- iommufd cdev path ------------------------------------------------ */
 
+#ifdef HAVE_VFIO_CDEV
 static void run_iommufd(const char *bdf, bool dma, long hold_ms)
 {
 	char name[64], path[PATH_MAX];
@@ -684,6 +698,16 @@ static void run_iommufd(const char *bdf, bool dma, long hold_ms)
 	xclose(iommufd, "iommufd");
 	milestone("close=ok");
 }
+#else
+static void run_iommufd(const char *bdf, bool dma, long hold_ms)
+{
+	(void)bdf;
+	(void)dma;
+	(void)hold_ms;
+	fprintf(stderr, "vfio-helper: built against headers without iommufd or VFIO's device cdev\n");
+	exit(3);
+}
+#endif
 
 /* ---- main ------------------------------------------------------------- */
 

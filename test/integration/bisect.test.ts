@@ -84,7 +84,7 @@ async function gitIn(repo: string, args: string[], options: { input?: string; en
 
 /** Commits `plan` on top of the Debian source's HEAD, one edit of iommu.c each, without a checkout. */
 async function makeHistory(t: ExecutionContext, name: string, plan: Planned[]): Promise<History & { repo: string }> {
-  const repo = await ensureDebianSource(layout, progress);
+  const repo = await ensureDebianSource(layout, '6.12', progress);
   const base = (await gitIn(repo, ['rev-parse', 'HEAD'])).trim();
   const index = path.join(layout.root, `test-index-${runId}-${name}`);
   const env = { GIT_INDEX_FILE: index };
