@@ -88,7 +88,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
 
   // Steps that need a feature this kernel lacks (6.1: iommufd) are skipped with the reason.
   const features = featuresOf(await readFile(prepared.kernel.artifacts.config, 'utf8'));
-  const plans = planBoots(request.iommus, request.scenarios);
+  const plans = planBoots(request.iommus, request.scenarios, request.cycles);
   if (plans.length === 0) throw new HarnessError('usage', 'no selected scenario runs on the selected vIOMMUs');
   const parallel = request.parallelBoots ?? Math.max(1, Math.floor(os.availableParallelism() / 2));
   const outcomes = await mapWithLimit(plans, parallel, async (plan) => {

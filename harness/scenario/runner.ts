@@ -23,6 +23,8 @@ export interface BootPlan {
   id: string;
   iommu: IommuModel;
   scenarios: Scenario[];
+  /** A fresh-boot scenario's cycle this boot runs (once): set when --cycles gave it a boot per cycle. */
+  cycle?: number;
 }
 
 export interface RunnerOptions {
@@ -94,16 +96,25 @@ export interface BootOutcome {
 
 /**
  * As few boots as correctness allows: per vIOMMU, the scenarios that can
- * share a machine share one; each that needs a fresh boot gets its own.
+ * share a machine share one, running `cycles` times in it; a scenario that
+ * needs a fresh boot gets one per cycle, since what it spends (a device
+ * present from boot, lockdep's one report) is gone after its first run.
  */
-export function planBoots(iommus: IommuModel[], scenarios: readonly Scenario[]): BootPlan[] {
+export function planBoots(iommus: IommuModel[], scenarios: readonly Scenario[], cycles = 1): BootPlan[] {
   const plans: BootPlan[] = [];
   for (const iommu of iommus) {
     const applicable = scenarios.filter((scenario) => scenario.iommus.includes(iommu));
-    const groups = [applicable.filter((scenario) => !scenario.freshBoot), ...applicable.filter((scenario) => scenario.freshBoot).map((scenario) => [scenario])];
-    for (const group of groups.filter((members) => members.length > 0)) {
+    const shared = applicable.filter((scenario) => !scenario.freshBoot);
+    const fresh = applicable.filter((scenario) => scenario.freshBoot);
+    const groups: { scenarios: Scenario[]; cycle?: number }[] = [
+      ...(shared.length ? [{ scenarios: shared }] : []),
+      ...fresh.flatMap((scenario) =>
+        cycles > 1 ? Array.from({ length: cycles }, (_, index) => ({ scenarios: [scenario], cycle: index + 1 })) : [{ scenarios: [scenario] }],
+      ),
+    ];
+    for (const group of groups) {
       const count = plans.filter((plan) => plan.iommu === iommu).length;
-      plans.push({ id: count === 0 ? iommu : `${iommu}-${count + 1}`, iommu, scenarios: group });
+      plans.push({ id: count === 0 ? iommu : `${iommu}-${count + 1}`, iommu, scenarios: group.scenarios, ...(group.cycle ? { cycle: group.cycle } : {}) });
     }
   }
   return plans;
@@ -145,11 +156,12 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
         outcomes.push({ scenario: scenario.name, error: `not run: ${why}`, goneDevices: [], devices: [] });
         continue;
       }
-      const cycles = options.cycles ?? 1;
+      const cycles = plan.cycle ? 1 : (options.cycles ?? 1);
       const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [], skippedSteps: [] };
       for (let cycle = 1; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
-        options.progress.step(`${plan.id}: ${scenario.name}${cycles > 1 ? ` (cycle ${cycle}/${cycles})` : ''}`);
-        const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycles > 1 ? cycle : undefined, features: options.features });
+        const cycleNumber = plan.cycle ?? (cycles > 1 ? cycle : undefined);
+        options.progress.step(`${plan.id}: ${scenario.name}${cycleNumber ? ` (cycle ${cycleNumber}/${plan.cycle ? options.cycles : cycles})` : ''}`);
+        const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycleNumber, features: options.features });
         let blocked: BlockedTask[] = [];
         try {
           await scenario.run(guest);
