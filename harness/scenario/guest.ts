@@ -80,6 +80,14 @@ export class Guest {
     await body();
   }
 
+  /**
+   * Records steps the scenario cannot run on this kernel (a capability it lacks,
+   * shown by the kernel's own refusal), with the reason: skipped, not passed.
+   */
+  skip(steps: string[], reason: string): void {
+    for (const step of steps) this.skippedSteps.push({ step: this.stepName(step), reason });
+  }
+
   private stepName(step: string): string {
     return `${this.scenario}/${this.cycle ? `cycle${this.cycle}/` : ''}${step}`;
   }
@@ -104,6 +112,16 @@ export class Guest {
   /** Writes `value` to a sysfs or proc file. */
   async write(file: string, value: string): Promise<void> {
     await this.run(['sh', '-c', 'printf "%s\\n" "$1" > "$2"', 'sh', value, file]);
+  }
+
+  /**
+   * Writes `value` to a sysfs file the kernel may refuse: undefined when it took
+   * it, otherwise the kernel log lines the refusal printed (read from dmesg).
+   */
+  async writeRefused(file: string, value: string): Promise<string[] | undefined> {
+    const script = 'n=$(dmesg | wc -l); printf "%s\\n" "$1" > "$2" && exit 0; dmesg | tail -n +$((n + 1)); exit 1';
+    const result = await this.guard(this.machine.shell.run(['sh', '-c', script, 'sh', value, file], this.stepTimeoutMs));
+    return result.exitCode === 0 ? undefined : result.stdout.split('\n').filter(Boolean);
   }
 
   async read(file: string): Promise<string> {
