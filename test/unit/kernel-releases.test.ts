@@ -4,6 +4,7 @@
 // the feature they need.
 import test from 'ava';
 import { loadFragments } from '../../harness/build/index.ts';
+import { packagesFor, runPurposes } from '../../harness/host/requirements.ts';
 import { absentOptions, makefileVersion, mergeFragments, parseConfig } from '../../harness/build/kconfig.ts';
 import { parsePlan } from '../../harness/nightly/plan.ts';
 import { overallVerdict, type HarnessResult } from '../../harness/report/result.ts';
@@ -117,4 +118,10 @@ test('a nightly plan names Debian sources by release, next to trees', (t) => {
     ['debian-6-1', 'debian:6.1'],
     ['linux-v6-13', '/plans/linux'],
   ]);
+});
+
+test("a run checks the Debian source it will unpack, and only that one", (t) => {
+  t.deepEqual(packagesFor(runPurposes({ debianSource: '6.1' })).filter((name) => name.startsWith('linux-source')), ['linux-source-6.1']);
+  t.deepEqual(packagesFor(runPurposes({ debianSource: '6.12' })).filter((name) => name.startsWith('linux-source')), ['linux-source-6.12']);
+  t.deepEqual(packagesFor(runPurposes({ debianSource: undefined })).filter((name) => name.startsWith('linux-source') || name === 'xz-utils'), []);
 });
