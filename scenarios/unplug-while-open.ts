@@ -14,6 +14,8 @@ export const unplugWhileOpen: Scenario = {
   topology: { devices: [rootPort('rp-busy', 7), eduDevice('edu-busy', 'rp-busy')] },
   async run(guest) {
     await guest.mark('open');
+    // Present from boot; unplugged by each cycle, so later cycles plug it in again.
+    await guest.replug('edu', 'edu-busy', 'rp-busy');
     const bdf = await guest.bdfOf('edu-busy');
     await guest.bind(bdf, 'vfio-pci');
     const started = Date.now();

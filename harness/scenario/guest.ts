@@ -286,6 +286,15 @@ export class Guest {
     });
   }
 
+  /**
+   * Plugs `id` in again when QEMU no longer has it: a scenario that unplugs a
+   * device present at boot runs its later cycles on the same device hot-added.
+   */
+  async replug(driver: string, id: string, bus: string): Promise<void> {
+    const buses = await this.guard(this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
+    if (!bdfOfQdevId(buses, id)) await this.hotplug(driver, id, bus);
+  }
+
   async hotplug(driver: string, id: string, bus: string): Promise<void> {
     await this.guard(deviceAdd(this.machine.qmp, { driver, id, bus }));
   }
