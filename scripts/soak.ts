@@ -4,8 +4,10 @@
 // vfio-bind-unbind and remove-rescan, and of pci-hotplug. A clean kernel must
 // give 0 findings, 0 errors and no harness error. Prints the counts per
 // scenario and writes out/soak.json.
-//   tsx scripts/soak.ts [--rounds 10] [--cycles 200] [--hotplug-cycles 100] [--iommu intel,virtio,none]
+//   tsx scripts/soak.ts [--rounds 10] [--cycles 200] [--hotplug-cycles 100] [--iommu intel,virtio,none] [--parallel N]
+// --parallel: boots at once (default: one per two cores, as `run` does).
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { HarnessError } from '../harness/errors.ts';
 import { createProgress } from '../harness/log.ts';
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     cycles: { type: 'string', default: '200' },
     'hotplug-cycles': { type: 'string', default: '100' },
     iommu: { type: 'string', default: iommuModels.join(',') },
+    parallel: { type: 'string', default: String(Math.max(1, Math.floor(os.availableParallelism() / 2))) },
   },
 });
 const count = (name: string, text: string) => {
@@ -33,6 +36,7 @@ const count = (name: string, text: string) => {
 const rounds = count('rounds', values.rounds);
 const cycles = count('cycles', values.cycles);
 const hotplugCycles = count('hotplug-cycles', values['hotplug-cycles']);
+const parallelBoots = Math.max(1, count('parallel', values.parallel));
 const iommus = values.iommu.split(',').map((name) => {
   if (!(iommuModels as readonly string[]).includes(name)) throw new Error(`unknown vIOMMU ${name}`);
   return name as IommuModel;
@@ -72,7 +76,7 @@ async function phase(name: string, times: number, selected: readonly Scenario[],
     progress.step(`soak: ${name} ${round}/${times}`);
     let result: HarnessResult;
     try {
-      result = await runHarness({ patches: [], kconfigs: [], iommus: phaseIommus, scenarios: selected, ...(phaseCycles ? { cycles: phaseCycles } : {}), progress });
+      result = await runHarness({ patches: [], kconfigs: [], iommus: phaseIommus, scenarios: selected, ...(phaseCycles ? { cycles: phaseCycles } : {}), parallelBoots, progress });
     } catch (error) {
       if (!(error instanceof HarnessError)) throw error;
       current.harnessErrors.push(`${error.kind}: ${error.message}`);
@@ -129,7 +133,7 @@ await mkdir('out', { recursive: true });
 await writeFile(
   'out/soak.json',
   `${JSON.stringify(
-    { rounds, cycles, hotplugCycles, iommus, phases: phases.map((current) => ({ ...current, tallies: Object.fromEntries(current.tallies) })) },
+    { rounds, cycles, hotplugCycles, iommus, parallelBoots, phases: phases.map((current) => ({ ...current, tallies: Object.fromEntries(current.tallies) })) },
     null,
     2,
   )}\n`,
