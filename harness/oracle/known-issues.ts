@@ -108,7 +108,7 @@ function stepMatches(step: string, reportStep: string | undefined): boolean {
 }
 
 /** "6.12" covers 6.12, 6.12.117 and 6.12.117+, not 6.120; a regular expression must match the whole release. */
-function releaseMatches(release: string | RegExp, actual: string | undefined): boolean {
+export function releaseMatches(release: string | RegExp, actual: string | undefined): boolean {
   if (actual === undefined) return false;
   if (typeof release !== 'string') return release.test(actual);
   return actual === release || (actual.startsWith(release) && /^[.+-]/.test(actual.slice(release.length)));

@@ -11,6 +11,7 @@ import {
   holdLedgerAgainstSysfs,
   matchesKnownIssue,
   parseKernelLog,
+  releaseMatches,
   scenarioOfStep,
   type BlindSpot,
   type GroupAnomaly,
@@ -249,7 +250,7 @@ function groupsTouching(groups: GroupRecord[], devices: string[], span: { start:
 }
 
 /**
- * Known-issues entries that could have matched in this run (their scenario and vIOMMU scopes ran)
+ * Known-issues entries that could have matched in this run (their scenario, vIOMMU and release scopes ran)
  * and matched no report: stale, or scoped too narrowly.
  */
 export function unusedKnownIssues(known: KnownIssue[], runs: ScenarioRun[], release?: string): string[] {
@@ -257,7 +258,8 @@ export function unusedKnownIssues(known: KnownIssue[], runs: ScenarioRun[], rele
   const scenarios = runs.map((run) => run.scenario);
   const iommus = runs.map((run) => run.iommu);
   return known
-    .filter((issue) => ran(issue.scenario, scenarios) && ran(issue.iommu, iommus))
+    // An entry for another kernel (release=6.1 on a 6.12 run) could not have matched.
+    .filter((issue) => ran(issue.scenario, scenarios) && ran(issue.iommu, iommus) && (issue.release === undefined || release === undefined || releaseMatches(issue.release, release)))
     .filter(
       (issue) =>
         !runs.some((run) =>
