@@ -104,7 +104,9 @@ function listed(list: string, value: string | undefined): boolean {
 
 function stepMatches(step: string, reportStep: string | undefined): boolean {
   if (reportStep === undefined) return false;
-  return step.includes('/') ? step === reportStep : reportStep.slice(reportStep.indexOf('/') + 1) === step;
+  // Under --cycles a step is SCENARIO/cycleN/STEP: the cycle does not change which step it is.
+  const plain = reportStep.replace(/\/cycle\d+\//, '/');
+  return step.includes('/') ? step === plain : plain.slice(plain.indexOf('/') + 1) === step;
 }
 
 /** "6.12" covers 6.12, 6.12.117 and 6.12.117+, not 6.120; a regular expression must match the whole release. */

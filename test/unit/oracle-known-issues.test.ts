@@ -30,6 +30,8 @@ test('scopes: kind, scenario, step, vIOMMU and kernel release must each hold', (
   t.true(matchesKnownIssue(issue!, report, scope));
   t.false(matchesKnownIssue(issue!, { ...report, kind: 'warning' }, scope), 'another kind');
   t.false(matchesKnownIssue(issue!, { ...report, step: 'pci-hotplug-native/del' }, scope), 'another step');
+  t.true(matchesKnownIssue(issue!, { ...report, step: 'pci-hotplug-native/cycle7/add' }, scope), 'the same step in a later --cycles cycle');
+  t.false(matchesKnownIssue(issue!, { ...report, step: 'pci-hotplug-native/cycle7/del' }, scope), 'another step in a cycle');
   t.false(matchesKnownIssue(issue!, { ...report, step: 'remove-rescan/add' }, { ...scope, scenario: 'remove-rescan' }), 'another scenario');
   t.false(matchesKnownIssue(issue!, report, { ...scope, iommu: 'none' }), 'another vIOMMU');
   t.false(matchesKnownIssue(issue!, report, { ...scope, release: '6.1.0' }), 'another release');
@@ -37,6 +39,7 @@ test('scopes: kind, scenario, step, vIOMMU and kernel release must each hold', (
   t.false(matchesKnownIssue(issue!, report, { scenario: 'pci-hotplug-native', iommu: 'intel' }), 'an unknown release does not match a release scope');
   const [byRegex] = parseKnownIssues('x | release=/6\\.1[2-3]\\..*/ | step=pci-hotplug-native/add  # y');
   t.true(matchesKnownIssue(byRegex!, { title: 'x', kind: 'bug', step: 'pci-hotplug-native/add' }, { release: '6.13.1' }));
+  t.true(matchesKnownIssue(byRegex!, { title: 'x', kind: 'bug', step: 'pci-hotplug-native/cycle2/add' }, { release: '6.13.1' }));
 });
 
 test('bad entries are errors naming their line', (t) => {
