@@ -10,7 +10,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { cacheLayout } from '../../harness/cache.ts';
 import type { HarnessResult } from '../../harness/report/result.ts';
@@ -19,15 +19,21 @@ import { assertOneGroupLeak, cli, patch, progress, summary } from './helpers.ts'
 
 const full = process.env.IOMMU_HARNESS_FULL ? test.serial : test.serial.skip;
 
-full('a git tree of linux-source-6.1 as --src: built without the newer options, virtio passes, intel is inconclusive behind 6.1\'s own lockdep bug, the steps 6.1 cannot do are skipped with the reason', async (t) => {
-  t.timeout(60 * 60_000);
+/** `iommu-harness run --src TREE ARGS` on a git tree of linux-source-6.1: the process and its JSON result. */
+async function runOn61(t: ExecutionContext, args: string[]) {
   const tree = await ensureDebianSource(cacheLayout(), '6.1', progress);
   const out = await mkdtemp(path.join(os.tmpdir(), 'debian-6.1-'));
   t.teardown(() => rm(out, { recursive: true, force: true }));
   const json = path.join(out, 'result.json');
-  const run = await execa('node', [cli, 'run', '--src', tree, '--iommu', 'intel,virtio', '--json', json], { reject: false, all: true });
+  const run = await execa('node', [cli, 'run', '--src', tree, ...args, '--json', json], { reject: false, all: true });
   const result = JSON.parse(await readFile(json, 'utf8')) as HarnessResult;
   t.log(summary(result));
+  return { run, result };
+}
+
+full('a git tree of linux-source-6.1 as --src: built without the newer options, virtio passes, intel is inconclusive behind 6.1\'s own lockdep bug, the steps 6.1 cannot do are skipped with the reason', async (t) => {
+  t.timeout(60 * 60_000);
+  const { run, result } = await runOn61(t, ['--iommu', 'intel,virtio']);
   t.log(`build ${result.timings.buildSeconds.toFixed(0)} s, boots ${JSON.stringify(result.timings.bootSeconds)}, total ${result.timings.totalSeconds.toFixed(0)} s`);
   t.regex(result.kernel.release, /^6\.1\.\d+/);
   t.regex(run.all, /6\.1 predates CONFIG_VFIO_GROUP \(6\.6\), CONFIG_VFIO_CONTAINER \(6\.2\), CONFIG_IOMMUFD \(6\.2\), CONFIG_VFIO_DEVICE_CDEV \(6\.6\), CONFIG_DEBUG_INFO_COMPRESSED_NONE \(6\.2\): built without them/);
@@ -64,13 +70,7 @@ full('a git tree of linux-source-6.1 as --src: built without the newer options, 
 
 full("6.1 with the group reference leaked on removal: the harness reads 6.1's messages and names the leaked group", async (t) => {
   t.timeout(30 * 60_000);
-  const tree = await ensureDebianSource(cacheLayout(), '6.1', progress);
-  const out = await mkdtemp(path.join(os.tmpdir(), 'debian-6.1-'));
-  t.teardown(() => rm(out, { recursive: true, force: true }));
-  const json = path.join(out, 'result.json');
-  const run = await execa('node', [cli, 'run', '--src', tree, '--patch', patch('6.1/fault-group-ref-leak.patch'), '--iommu', 'virtio', '--scenario', 'vfio-bind-unbind', '--json', json], { reject: false, all: true });
-  const result = JSON.parse(await readFile(json, 'utf8')) as HarnessResult;
-  t.log(summary(result));
+  const { run, result } = await runOn61(t, ['--patch', patch('6.1/fault-group-ref-leak.patch'), '--iommu', 'virtio', '--scenario', 'vfio-bind-unbind']);
   t.is(run.exitCode, 1, run.all.split('\n').slice(-30).join('\n'));
   const bind = result.runs.find((candidate) => candidate.scenario === 'vfio-bind-unbind')!;
   t.is(bind.verdict, 'fail');
