@@ -5,6 +5,8 @@
 // used without being installed on a fresh machine. A unit test finds every
 // program the source spawns and fails when it is missing here.
 
+import { qbootFirmware } from '../machine/qemu-args.ts';
+
 /** What needs a requirement: a run checks `harness` and `kernel-build` before anything starts. */
 export type Purpose =
   /** QEMU, the guest image, symbolizing, git: every run. */
@@ -36,6 +38,7 @@ export interface Requirement {
 export const requirements: readonly Requirement[] = [
   // The harness itself.
   { name: 'qemu-system-x86_64', package: 'qemu-system-x86', purpose: 'harness', why: 'boots the guest (q35, intel-iommu, virtio-iommu)' },
+  { name: qbootFirmware, package: 'qemu-system-data', purpose: 'harness', why: 'the firmware the guest boots with: it loads the kernel and nothing else' },
   // The image copies these exact files, so they are checked by path.
   { name: '/bin/busybox', package: 'busybox-static', purpose: 'harness', why: "the guest's userspace (a static binary)" },
   { name: '/usr/sbin/dropbear', package: 'dropbear-bin', purpose: 'harness', why: "the guest's SSH server" },
@@ -66,6 +69,7 @@ export const requirements: readonly Requirement[] = [
   { name: 'pkg-config', package: 'pkg-config', purpose: 'kernel-build', why: 'objtool finds libelf' },
   { name: '/usr/include/libelf.h', package: 'libelf-dev', purpose: 'kernel-build', why: 'objtool (CONFIG_OBJTOOL, ORC unwinder)' },
   { name: '/usr/include/openssl/ssl.h', package: 'libssl-dev', purpose: 'kernel-build', why: 'the host tools in certs/ and scripts/' },
+  { name: 'lz4', package: 'lz4', purpose: 'kernel-build', why: 'compresses bzImage (CONFIG_KERNEL_LZ4: the fastest to decompress under TCG)' },
   { name: 'cpio', package: 'cpio', purpose: 'kernel-build', why: 'initramfs and kheaders scripts' },
   { name: 'pahole', package: 'dwarves', purpose: 'kernel-build', why: 'BTF, for fragments that turn on CONFIG_DEBUG_INFO_BTF', optional: true },
   { name: 'ccache', package: 'ccache', purpose: 'kernel-build', why: 'rebuilds across worktrees and profiles reuse objects', optional: true },

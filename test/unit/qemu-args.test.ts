@@ -23,6 +23,12 @@ test('intel: intel-iommu with interrupt remapping, before every PCI device', (t)
   t.is(valueAfter(args, '-cpu')[0], 'max');
 });
 
+test('the firmware loads the kernel and nothing else: qboot, no option ROM on the NIC', (t) => {
+  const args = qemuArgs({ ...spec, iommu: 'virtio' });
+  t.deepEqual(valueAfter(args, '-bios'), ['/usr/share/qemu/qboot.rom']);
+  t.true(valueAfter(args, '-device').includes('virtio-net-pci,netdev=net0,romfile='));
+});
+
 test('user networking is restricted and forwards only to 127.0.0.1', (t) => {
   const netdev = valueAfter(qemuArgs({ ...spec, iommu: 'virtio' }), '-netdev')[0] ?? '';
   t.regex(netdev, /restrict=on/);
