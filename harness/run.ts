@@ -15,6 +15,7 @@ import { debianReleaseOf } from './source/debian-source.ts';
 import { chooseAccel } from './machine/accel.ts';
 import { sweepDeadMachines, sweepStaging } from './machine/leftovers.ts';
 import type { Accel } from './machine/qemu-args.ts';
+import type { BootTimeline } from './machine/boot-timeline.ts';
 import type { IommuModel } from './machine/topology.ts';
 import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/index.ts';
 import { overallVerdict, type HarnessResult, type ScenarioRun } from './report/result.ts';
@@ -111,16 +112,18 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const runs: ScenarioRun[] = outcomes.flatMap((outcome) => outcome.runs);
   await symbolizeRuns(runs, prepared.kernel.artifacts.vmlinux);
   const bootSeconds: HarnessResult['timings']['bootSeconds'] = {};
+  const bootTimelines: Record<string, BootTimeline> = {};
   plans.forEach((plan, index) => {
-    const seconds = outcomes[index]?.bootSeconds;
-    if (seconds !== undefined) bootSeconds[plan.id] = seconds;
+    const outcome = outcomes[index];
+    if (outcome?.bootSeconds !== undefined) bootSeconds[plan.id] = outcome.bootSeconds;
+    if (outcome?.bootTimeline) bootTimelines[plan.id] = outcome.bootTimeline;
   });
   return {
     verdict: overallVerdict(runs),
     kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release },
     runs,
     unusedKnownIssues: unusedKnownIssues(known, runs, prepared.kernel.artifacts.release),
-    timings: { buildSeconds: prepared.kernel.buildSeconds, bootSeconds, totalSeconds: (Date.now() - started) / 1000 },
+    timings: { buildSeconds: prepared.kernel.buildSeconds, bootSeconds, bootTimelines, totalSeconds: (Date.now() - started) / 1000 },
     // Asked again at the end: a silent KVM boot may have moved the run to TCG.
     accelerator: await chooseAccel(request.accel ?? 'auto').then(({ accel, reason }) => ({ accel, reason })),
   };

@@ -3,6 +3,8 @@
 // depend on them.
 import type { ReportKind } from '../oracle/index.ts';
 import type { IommuModel } from '../machine/topology.ts';
+import type { BootTimeline } from '../machine/boot-timeline.ts';
+import type { GuestCost } from '../scenario/guest-cost.ts';
 
 /**
  * pass: every check the scenario relies on was on and saw its evidence. fail: a finding (a report
@@ -70,6 +72,8 @@ export interface ScenarioRun {
    * iommufd), each with the reason. The verdict covers the steps that ran; absent when none.
    */
   skippedSteps?: { step: string; reason: string }[];
+  /** Where the scenario's seconds went: round trips, QMP, waits (absent for "boot" and runs that never started). */
+  cost?: GuestCost;
   /** Notes a reader needs, e.g. a release of a group the log never showed made. */
   notes: string[];
   accel: 'kvm' | 'tcg';
@@ -91,7 +95,14 @@ export interface HarnessResult {
   unusedKnownIssues?: string[];
   /** Wall-clock seconds per stage, for people and the benchmark. */
   /** Boot-to-SSH seconds are keyed by boot: the vIOMMU, with a suffix when one vIOMMU needed several boots. */
-  timings: { buildSeconds: number; bootSeconds: Record<string, number>; totalSeconds: number };
+  timings: {
+    buildSeconds: number;
+    /** Per boot (its log folder's name): QEMU start to a usable SSH session. */
+    bootSeconds: Record<string, number>;
+    /** Per boot: where those seconds went (QEMU to console, kernel to /init, /init to ready, ready to SSH). */
+    bootTimelines?: Record<string, BootTimeline>;
+    totalSeconds: number;
+  };
   /** The accelerator the boots used and why: the probe's finding, a forced choice, or a fallback to TCG. */
   accelerator: { accel: 'kvm' | 'tcg'; reason: string };
 }

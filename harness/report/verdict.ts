@@ -25,6 +25,7 @@ import {
   type WitnessDisagreement,
 } from '../oracle/index.ts';
 import type { IommuModel } from '../machine/topology.ts';
+import type { GuestCost } from '../scenario/guest-cost.ts';
 import { judgeViommuText, viommuScenarioEvidence } from '../oracle/viommu-evidence.ts';
 import type { ResultReport, ScenarioRun, Verdict } from './result.ts';
 
@@ -49,6 +50,8 @@ export interface ScenarioOutcome {
   failedChecks?: string[];
   /** Steps not run because the kernel lacks a feature they need. */
   skippedSteps?: { step: string; reason: string }[];
+  /** Where the scenario's seconds went (all its cycles). */
+  cost?: GuestCost;
 }
 
 export interface BootEvidence {
@@ -144,6 +147,7 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
       ...(error ? { error } : {}),
       inconclusive,
       ...(outcome.skippedSteps?.length ? { skippedSteps: outcome.skippedSteps } : {}),
+      ...(outcome.cost ? { cost: outcome.cost } : {}),
       notes,
       accel: evidence.accel,
       logs: { console: evidence.consolePath, ...(evidence.dmesgPath ? { dmesg: evidence.dmesgPath } : {}) },

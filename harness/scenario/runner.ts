@@ -6,6 +6,7 @@ import { ensureDir } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import type { HarnessKeys } from '../image/keys.ts';
 import type { Progress } from '../log.ts';
+import type { BootTimeline } from '../machine/boot-timeline.ts';
 import { Machine } from '../machine/machine.ts';
 import { viommuTracePath, type Accel } from '../machine/qemu-args.ts';
 import { mergeTopologies, type IommuModel } from '../machine/topology.ts';
@@ -15,6 +16,7 @@ import type { ScenarioRun } from '../report/result.ts';
 import { judgeBoot, type ScenarioOutcome } from '../report/verdict.ts';
 import type { KernelFeature } from './features.ts';
 import { Guest } from './guest.ts';
+import { addCosts, noCost } from './guest-cost.ts';
 import { blockedTasksScript, hungTaskReportedWithinMs, hungTaskTimeoutSecs, parseBlockedTasks, setHungTaskTimeoutScript, type BlockedTask } from './hang.ts';
 import type { Scenario } from './scenario.ts';
 
@@ -92,6 +94,8 @@ async function stillBlocked(machine: Machine, forMs: number): Promise<BlockedTas
 export interface BootOutcome {
   runs: ScenarioRun[];
   bootSeconds?: number;
+  /** Where the boot's seconds went (absent when QEMU never got to SSH). */
+  bootTimeline?: BootTimeline;
 }
 
 /**
@@ -157,12 +161,13 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
         continue;
       }
       const cycles = plan.cycle ? 1 : (options.cycles ?? 1);
-      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [], skippedSteps: [] };
+      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [], skippedSteps: [], cost: noCost };
       for (let cycle = 1; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
         const cycleNumber = plan.cycle ?? (cycles > 1 ? cycle : undefined);
         options.progress.step(`${plan.id}: ${scenario.name}${cycleNumber ? ` (cycle ${cycleNumber}/${plan.cycle ? options.cycles : cycles})` : ''}`);
         const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycleNumber, features: options.features });
         let blocked: BlockedTask[] = [];
+        const cycleStarted = performance.now();
         try {
           await scenario.run(guest);
           await guest.finish();
@@ -183,6 +188,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           outcome.error ??= blockedBy;
           options.progress.warn(`${plan.id}: ${blockedBy}; the boot's remaining scenarios are not run`);
         }
+        outcome.cost = addCosts(outcome.cost ?? noCost, guest.meter.total((performance.now() - cycleStarted) / 1000));
         outcome.goneDevices.push(...guest.goneDevices);
         outcome.sysfsGroups?.push(...guest.sysfsGroups);
         outcome.devices.push(...[...guest.devices].filter((device) => !outcome.devices.includes(device)));
@@ -235,5 +241,5 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
     known: options.known,
     ...(viommuTrace !== undefined ? { viommuTrace } : {}),
   });
-  return { runs, ...(machine ? { bootSeconds: machine.bootSeconds } : {}) };
+  return { runs, ...(machine ? { bootSeconds: machine.bootSeconds, bootTimeline: machine.bootTimeline } : {}) };
 }
