@@ -5,6 +5,7 @@ import { HarnessError } from '../errors.ts';
 import type { Machine } from '../machine/machine.ts';
 import { deviceAdd, deviceDel } from '../machine/qmp.ts';
 import type { CommandResult } from '../machine/ssh.ts';
+import { CostMeter } from './guest-cost.ts';
 import { allFeatures, missingFeatureReason, type KernelFeature } from './features.ts';
 import { blockingWaitMs } from './hang.ts';
 import { bdfOfQdevId, type QueryPciBus } from './pci-address.ts';
@@ -36,6 +37,8 @@ export class Guest {
   readonly sysfsGroups: { step: string; groups: SysfsGroups }[] = [];
   /** Steps not run because the kernel lacks a feature they need, each with the reason. */
   readonly skippedSteps: { step: string; reason: string }[] = [];
+  /** Round trips, QMP commands and waits, for the benchmark's breakdown of a scenario. */
+  readonly meter = new CostMeter();
   /** Devices marked gone and not seen since; a BDF comes back after a rescan. */
   private readonly markedGone = new Set<string>();
 
@@ -62,9 +65,15 @@ export class Guest {
    * event in it; first records sysfs's groups at the end of the step before.
    */
   async mark(step: string): Promise<void> {
-    await this.recordSysfsGroups();
-    this.currentStep = this.stepName(step);
-    await this.kmsg(`iommu-harness: step ${this.currentStep}`);
+    const next = this.stepName(step);
+    // One round trip: the groups are read before the mark is written.
+    const script = `(${sysfsGroupsScript}); printf "%s\\n" "$1" > /dev/kmsg`;
+    const result = await this.guard(this.shell(['sh', '-c', script, 'sh', `iommu-harness: step ${next}`], this.stepTimeoutMs));
+    if (result.exitCode !== 0) {
+      throw new HarnessError('guest', `${this.currentStep}: writing the mark of ${next} failed: ${result.stderr.trim()}`, { logPath: this.machine.consoleLog });
+    }
+    if (this.currentStep !== 'boot') this.sysfsGroups.push({ step: this.currentStep, groups: parseSysfsGroups(result.stdout) });
+    this.currentStep = next;
   }
 
   /**
@@ -99,7 +108,7 @@ export class Guest {
 
   /** Runs argv in the guest; a non-zero exit is an error naming the step. */
   async run(argv: string[], timeoutMs = this.stepTimeoutMs): Promise<CommandResult> {
-    const result = await this.guard(this.machine.shell.run(argv, timeoutMs));
+    const result = await this.guard(this.shell(argv, timeoutMs));
     if (result.exitCode !== 0) {
       throw new HarnessError('guest', `${this.currentStep}: \`${argv.join(' ')}\` exited ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').slice(-1)[0] ?? ''}`, {
         logPath: this.machine.consoleLog,
@@ -120,7 +129,7 @@ export class Guest {
    */
   async writeRefused(file: string, value: string): Promise<string[] | undefined> {
     const script = 'n=$(dmesg | wc -l); printf "%s\\n" "$1" > "$2" && exit 0; dmesg | tail -n +$((n + 1)); exit 1';
-    const result = await this.guard(this.machine.shell.run(['sh', '-c', script, 'sh', value, file], this.stepTimeoutMs));
+    const result = await this.guard(this.shell(['sh', '-c', script, 'sh', value, file], this.stepTimeoutMs));
     return result.exitCode === 0 ? undefined : result.stdout.split('\n').filter(Boolean);
   }
 
@@ -129,7 +138,7 @@ export class Guest {
   }
 
   async exists(file: string): Promise<boolean> {
-    const result = await this.guard(this.machine.shell.run(['test', '-e', file], this.stepTimeoutMs));
+    const result = await this.guard(this.shell(['test', '-e', file], this.stepTimeoutMs));
     return result.exitCode === 0;
   }
 
@@ -172,7 +181,7 @@ export class Guest {
 
   /** The device's group as sysfs shows it, kept as evidence to check the log against. */
   async iommuGroup(bdf: string): Promise<number | undefined> {
-    const result = await this.guard(this.machine.shell.run(['readlink', `/sys/bus/pci/devices/${checkBdf(bdf)}/iommu_group`], this.stepTimeoutMs));
+    const result = await this.guard(this.shell(['readlink', `/sys/bus/pci/devices/${checkBdf(bdf)}/iommu_group`], this.stepTimeoutMs));
     const id = /(\d+)\s*$/.exec(result.stdout)?.[1];
     if (result.exitCode !== 0 || !id) return undefined;
     this.observedGroups.set(bdf, Number(id));
@@ -180,27 +189,30 @@ export class Guest {
   }
 
   async driver(bdf: string): Promise<string | undefined> {
-    const result = await this.guard(this.machine.shell.run(['readlink', `/sys/bus/pci/devices/${checkBdf(bdf)}/driver`], this.stepTimeoutMs));
+    const result = await this.guard(this.shell(['readlink', `/sys/bus/pci/devices/${checkBdf(bdf)}/driver`], this.stepTimeoutMs));
     return result.exitCode === 0 ? result.stdout.trim().split('/').pop() : undefined;
   }
 
   /** Binds through driver_override, the way vfio-pci is bound to a device no driver claims. */
   async bind(bdf: string, driver: string): Promise<void> {
     this.seen(checkBdf(bdf));
-    await this.write(`/sys/bus/pci/devices/${bdf}/driver_override`, driver);
-    await this.write('/sys/bus/pci/drivers_probe', bdf);
-    const bound = await this.driver(bdf);
+    // One round trip: override, probe, then the driver and group the kernel chose.
+    const script =
+      'd=/sys/bus/pci/devices/$1; printf "%s\\n" "$2" > "$d/driver_override" && printf "%s\\n" "$1" > /sys/bus/pci/drivers_probe || exit 1; ' +
+      'echo "driver $(readlink "$d/driver")"; echo "group $(readlink "$d/iommu_group")"';
+    const result = await this.run(['sh', '-c', script, 'sh', bdf, driver]);
+    const bound = /^driver .*\/([^/\s]+)$/m.exec(result.stdout)?.[1];
     if (bound !== driver) {
       throw new HarnessError('guest', `${this.currentStep}: ${bdf} is bound to ${bound ?? 'no driver'}, not ${driver}`, { logPath: this.machine.consoleLog });
     }
-    await this.iommuGroup(bdf);
+    const group = /^group .*\/(\d+)$/m.exec(result.stdout)?.[1];
+    if (group) this.observedGroups.set(bdf, Number(group));
   }
 
   async unbind(bdf: string): Promise<void> {
-    const driver = await this.driver(bdf);
-    if (!driver) return;
-    await this.write(`/sys/bus/pci/drivers/${driver}/unbind`, checkBdf(bdf));
-    await this.write(`/sys/bus/pci/devices/${bdf}/driver_override`, '');
+    // One round trip: unbind from whatever driver has it, and clear the override.
+    const script = 'd=/sys/bus/pci/devices/$1; [ -e "$d/driver" ] || exit 0; printf "%s\\n" "$1" > "$d/driver/unbind" && printf "\\n" > "$d/driver_override"';
+    await this.run(['sh', '-c', script, 'sh', checkBdf(bdf)]);
   }
 
   /** sysfs remove: the same iommu release path as a hot unplug, without QEMU. */
@@ -219,7 +231,7 @@ export class Guest {
    * step or cycle removed it.
    */
   async present(id: string): Promise<string> {
-    const buses = await this.guard(this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
+    const buses = await this.guard(this.queryPci());
     const bdf = bdfOfQdevId(buses, id);
     if (!bdf || !(await this.exists(`/sys/bus/pci/devices/${bdf}`))) await this.rescan();
     return this.bdfOf(id);
@@ -234,11 +246,20 @@ export class Guest {
   async deviceGone(bdf: string, timeoutMs = blockingWaitMs): Promise<void> {
     checkBdf(bdf);
     if (this.markedGone.has(bdf)) return;
-    await this.poll(`${bdf} to disappear`, timeoutMs, async () => ((await this.exists(`/sys/bus/pci/devices/${bdf}`)) ? undefined : true));
+    // One round trip: the guest polls every 50 ms and writes the mark the moment the device is gone.
+    const script =
+      'n=0; while [ -e "/sys/bus/pci/devices/$1" ]; do n=$((n + 1)); [ "$n" -gt "$2" ] && exit 3; sleep 0.05; done; ' +
+      'printf "%s\\n" "iommu-harness: device-gone $1" > /dev/kmsg';
+    const result = await this.guard(this.shell(['sh', '-c', script, 'sh', bdf, String(Math.ceil(timeoutMs / 50))], timeoutMs + this.stepTimeoutMs));
+    if (result.exitCode === 3) {
+      throw new HarnessError('guest', `${this.currentStep}: timed out after ${timeoutMs / 1000} s waiting for ${bdf} to disappear`, { logPath: this.machine.consoleLog });
+    }
+    if (result.exitCode !== 0) {
+      throw new HarnessError('guest', `${this.currentStep}: marking ${bdf} gone failed: ${result.stderr.trim()}`, { logPath: this.machine.consoleLog });
+    }
     this.goneDevices.push(bdf);
     this.devices.add(bdf);
     this.markedGone.add(bdf);
-    await this.kmsg(`iommu-harness: device-gone ${bdf}`);
   }
 
   // VFIO ------------------------------------------------------------------
@@ -259,10 +280,10 @@ export class Guest {
    * result, so a step can act while userspace holds the device.
    */
   async vfioHold(bdf: string, holdMs: number): Promise<{ done: Promise<CommandResult> }> {
-    const done = this.guard(this.machine.shell.run(['vfio-helper', 'container', checkBdf(bdf), '--hold-ms', String(holdMs)], holdMs + this.stepTimeoutMs));
+    const done = this.guard(this.shell(['vfio-helper', 'container', checkBdf(bdf), '--hold-ms', String(holdMs)], holdMs + this.stepTimeoutMs));
     // The device fd is an anonymous inode; its presence means the hold has begun.
     const script = 'for p in $(pidof vfio-helper); do ls -l /proc/$p/fd; done 2>/dev/null | grep -q "vfio-device"';
-    await this.poll('the VFIO device fd to be open', blockingWaitMs, async () => ((await this.machine.shell.run(['sh', '-c', script], this.stepTimeoutMs)).exitCode === 0 ? true : undefined));
+    await this.poll('the VFIO device fd to be open', blockingWaitMs, async () => ((await this.shell(['sh', '-c', script], this.stepTimeoutMs)).exitCode === 0 ? true : undefined));
     return { done };
   }
 
@@ -276,7 +297,7 @@ export class Guest {
   /** The guest's PCI address of the device QEMU knows as `id`. */
   async bdfOf(id: string, timeoutMs = blockingWaitMs): Promise<string> {
     return this.poll(`device ${id} to get a PCI address`, timeoutMs, async () => {
-      const buses = await this.guard(this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
+      const buses = await this.guard(this.queryPci());
       const bdf = bdfOfQdevId(buses, id);
       // Until the guest has enumerated the bus behind a hotplugged port, it is 00.
       return bdf && (await this.exists(`/sys/bus/pci/devices/${bdf}`)) ? bdf : undefined;
@@ -291,12 +312,12 @@ export class Guest {
    * device present at boot runs its later cycles on the same device hot-added.
    */
   async replug(driver: string, id: string, bus: string): Promise<void> {
-    const buses = await this.guard(this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
+    const buses = await this.guard(this.queryPci());
     if (!bdfOfQdevId(buses, id)) await this.hotplug(driver, id, bus);
   }
 
   async hotplug(driver: string, id: string, bus: string): Promise<void> {
-    await this.guard(deviceAdd(this.machine.qmp, { driver, id, bus }));
+    await this.guard(this.meter.measure('qmp', deviceAdd(this.machine.qmp, { driver, id, bus })));
   }
 
   /**
@@ -307,14 +328,26 @@ export class Guest {
    */
   async unplug(id: string, timeoutMs = blockingWaitMs): Promise<void> {
     // Its address before it goes: query-pci no longer knows it afterwards.
-    const buses = await this.guard(this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
+    const buses = await this.guard(this.queryPci());
     const address = bdfOfQdevId(buses, id);
     const bdf = address && (await this.exists(`/sys/bus/pci/devices/${address}`)) ? address : undefined;
-    await this.guard(deviceDel(this.machine.qmp, id, { timeoutMs }));
+    await this.guard(this.meter.measure('qmp', deviceDel(this.machine.qmp, id, { timeoutMs })));
     if (bdf) await this.deviceGone(bdf);
   }
 
   // Internals ---------------------------------------------------------------
+
+  private shell(argv: string[], timeoutMs: number): Promise<CommandResult> {
+    return this.meter.measure('ssh', this.machine.shell.run(argv, timeoutMs));
+  }
+
+  private shellScript(script: string, timeoutMs: number): Promise<CommandResult> {
+    return this.meter.measure('ssh', this.machine.shell.runScript(script, timeoutMs));
+  }
+
+  private queryPci(): Promise<QueryPciBus[]> {
+    return this.meter.measure('qmp', this.machine.qmp.execute<QueryPciBus[]>('query-pci'));
+  }
 
   /** The device is in the guest (again): a later removal must be marked. */
   private seen(bdf: string): void {
@@ -324,15 +357,11 @@ export class Guest {
 
   private async recordSysfsGroups(): Promise<void> {
     if (this.currentStep === 'boot') return;
-    const result = await this.guard(this.machine.shell.runScript(sysfsGroupsScript, this.stepTimeoutMs));
+    const result = await this.guard(this.shellScript(sysfsGroupsScript, this.stepTimeoutMs));
     if (result.exitCode !== 0) {
       throw new HarnessError('guest', `${this.currentStep}: reading /sys/kernel/iommu_groups failed: ${result.stderr.trim()}`, { logPath: this.machine.consoleLog });
     }
     this.sysfsGroups.push({ step: this.currentStep, groups: parseSysfsGroups(result.stdout) });
-  }
-
-  private async kmsg(message: string): Promise<void> {
-    await this.run(['sh', '-c', 'printf "%s\\n" "$1" > /dev/kmsg', 'sh', message]);
   }
 
   private async poll<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -345,7 +374,7 @@ export class Guest {
           logPath: this.machine.consoleLog,
         });
       }
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await this.meter.wait(200);
     }
   }
 
