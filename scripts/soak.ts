@@ -5,16 +5,15 @@
 // give 0 findings, 0 errors and no harness error. Prints the counts per
 // scenario and writes out/soak.json.
 //   tsx scripts/soak.ts [--rounds 10] [--cycles 200] [--hotplug-cycles 100] [--iommu intel,virtio,none] [--parallel N]
-// --parallel: boots at once (default: one per two cores, as `run` does).
+// --parallel: boots at once (default: as `run` does, one per core as memory allows).
 import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { HarnessError } from '../harness/errors.ts';
 import { createProgress } from '../harness/log.ts';
 import { installReaper } from '../harness/machine/reaper.ts';
 import { iommuModels, type IommuModel } from '../harness/machine/topology.ts';
 import type { HarnessResult } from '../harness/report/result.ts';
-import { runHarness } from '../harness/run.ts';
+import { defaultParallelBoots, runHarness } from '../harness/run.ts';
 import type { Scenario } from '../harness/scenario/scenario.ts';
 import { scenarioByName, scenarios } from '../scenarios/index.ts';
 
@@ -25,7 +24,7 @@ const { values } = parseArgs({
     cycles: { type: 'string', default: '200' },
     'hotplug-cycles': { type: 'string', default: '100' },
     iommu: { type: 'string', default: iommuModels.join(',') },
-    parallel: { type: 'string', default: String(Math.max(1, Math.floor(os.availableParallelism() / 2))) },
+    parallel: { type: 'string', default: String(defaultParallelBoots()) },
   },
 });
 const count = (name: string, text: string) => {

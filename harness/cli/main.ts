@@ -51,7 +51,7 @@ program
   .option('--iommu <list>', 'machines: intel, virtio, none (no IOMMU: vfio no-iommu mode), comma-separated', parseIommus, [...iommuModels])
   .option('--scenario <name>', 'scenario to run (repeatable; default: all)', collect, [])
   .option('--cycles <n>', 'repeat each scenario n times in its boot', parsePositive, 1)
-  .option('--parallel <n>', 'boots at once (default: one per two cores)', parsePositive)
+  .option('--parallel <n>', 'boots at once (default: one per core, as memory allows)', parsePositive)
   .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
   .option('--known-issues <file>', 'known-issues file (default: scenarios/known-issues.txt)')
   .option('--json <file>', 'write the result as JSON')

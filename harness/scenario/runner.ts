@@ -10,7 +10,7 @@ import type { BootTimeline } from '../machine/boot-timeline.ts';
 import { Machine } from '../machine/machine.ts';
 import { viommuTracePath, type Accel } from '../machine/qemu-args.ts';
 import { mergeTopologies, type IommuModel } from '../machine/topology.ts';
-import type { KnownIssue } from '../oracle/index.ts';
+import { accountGroups, parseKernelLog, type KnownIssue } from '../oracle/index.ts';
 import { consoleTraceEvent } from '../oracle/viommu-trace.ts';
 import type { ScenarioRun } from '../report/result.ts';
 import { judgeBoot, type ScenarioOutcome } from '../report/verdict.ts';
@@ -67,6 +67,11 @@ async function scanKmemleak(machine: Machine): Promise<string> {
   }
   const dump = await machine.shell.run(['cat', control], 60_000);
   return dump.stdout;
+}
+
+/** Whether a group emptied by a removal has not been released (yet) in this log. */
+function releasePending(log: string): boolean {
+  return accountGroups(parseKernelLog(log).groupEvents).leaks.length > 0;
 }
 
 /** Tasks in uninterruptible sleep now. */
@@ -199,8 +204,13 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       outcomes.push(outcome);
     }
     if (!machine.exit) {
-      await new Promise((resolve) => setTimeout(resolve, options.releaseGraceMs ?? 1000));
-      const result = await machine.shell.run(['dmesg'], 30_000).catch(() => undefined);
+      let result = await machine.shell.run(['dmesg'], 30_000).catch(() => undefined);
+      // A group whose last device left may print its release a moment later:
+      // wait for it only when the log has such a group (a leak, so far).
+      if (result?.exitCode === 0 && releasePending(result.stdout)) {
+        await new Promise((resolve) => setTimeout(resolve, options.releaseGraceMs ?? 1000));
+        result = await machine.shell.run(['dmesg'], 30_000).catch(() => undefined);
+      }
       if (result?.exitCode === 0) {
         dmesg = result.stdout;
         if (options.kmemleak) {
