@@ -7,10 +7,9 @@ import { checkOutputDir, checkReadable, checkSource } from '../cli/options.ts';
 import { HarnessError } from '../errors.ts';
 import { createProgress } from '../log.ts';
 import { parseShard, type Shard } from './matrix.ts';
-import { mergeNightReports } from './merge-reports.ts';
 import type { Night } from './night.ts';
 import type { Plan } from './plan.ts';
-import { loadBaseline, loadPlan, planUnits, runNightly, type NightlyOutcome } from './runner.ts';
+import type { NightlyOutcome } from './runner.ts';
 
 function shardOption(value: string): Shard {
   try {
@@ -75,6 +74,8 @@ export function addNightlyCommands(program: Command): void {
     .option('--quiet', 'print only the summary')
     .action(async (options) => {
       // Everything a night needs is checked before it starts: a typo must not surface after hours of runs.
+      // Loaded when used: the nightly machinery (tar, zod) costs every other command ~0.2 s of start-up.
+      const { loadBaseline, loadPlan, planUnits, runNightly } = await import('./runner.ts');
       const plan = await loadPlan(options.plan);
       if (planUnits(plan).length === 0) throw new HarnessError('usage', `plan ${options.plan}: no scenario of the plan runs on its vIOMMUs (${plan.iommus.join(', ')})`);
       await checkPlanFiles(plan, options.plan);
@@ -104,6 +105,7 @@ export function addNightlyCommands(program: Command): void {
     .option('--baseline <file>', 'a night.json to compare against (default: the latest earlier night next to --out)')
     .action(async (shards: string[], options) => {
       await checkOutputDir(options.out, '--out');
+      const { mergeNightReports } = await import('./merge-reports.ts');
       const outcome = await mergeNightReports({ shards, out: options.out, ...(options.baseline ? { baseline: options.baseline } : {}) });
       process.stdout.write(renderNightSummary(outcome));
       process.exitCode = outcome.night.exitCode;
