@@ -265,7 +265,7 @@ try {
   await writeFile(path.join(repo, 'out/bench.json'), `${JSON.stringify(results, null, 2)}\n`);
 
   // The table: one column per version, medians.
-  const column = (pick: (m: (typeof versionMedians)[string]) => number) => versions.map((version) => seconds(pick(versionMedians[version.name] as (typeof versionMedians)[string])).padStart(12));
+  const column = (pick: (m: (typeof versionMedians)[string]) => number) => versions.map((version) => seconds(pick(versionMedians[version.name] as (typeof versionMedians)[string])).padStart(16));
   const rows: [string, (m: (typeof versionMedians)[string]) => number][] = [
     ...benchIommus.map((iommu): [string, (m: (typeof versionMedians)[string]) => number] => [`boot to SSH, ${iommu} (run's boots)`, (m) => m.bootToSshSeconds[iommu] ?? NaN]),
     ['run --iommu intel,virtio, every scenario', (m) => m.runBothSeconds],
@@ -276,7 +276,7 @@ try {
   ];
   const lines = [
     `accelerator ${results.accel}; medians of ${runs} run(s) per version, ${boots} library boot(s) per vIOMMU`,
-    `${'measure'.padEnd(44)}${versions.map((version) => version.name.slice(0, 12).padStart(12)).join('')}`,
+    `${'measure'.padEnd(44)}${versions.map((version) => version.name.slice(0, 15).padStart(16)).join('')}`,
     ...rows.map(([label, pick]) => `${label.padEnd(44)}${column(pick).join('')}`),
     '',
     `boot breakdown, this tree (median of ${boots}):`,

@@ -69,6 +69,17 @@ async function scanKmemleak(machine: Machine): Promise<string> {
   return dump.stdout;
 }
 
+/**
+ * Why the guest stopped answering when its own network is the cause: the
+ * kernel's transmit watchdog fired on the harness's NIC. Said in the error, so
+ * nobody reads a stalled virtio-net queue (a QEMU or guest network problem, seen
+ * about once in 300 remove/rescan cycles under TCG) as the IOMMU code hanging.
+ */
+export function guestNetworkStall(console: string): string {
+  const watchdog = /NETDEV WATCHDOG: .*transmit queue \d+ timed out[^\n]*/.exec(console)?.[0];
+  return watchdog ? ` (the guest's network had stopped: "${watchdog.trim()}"; the harness's own NIC, not the IOMMU code)` : '';
+}
+
 /** Whether a group emptied by a removal has not been released (yet) in this log. */
 function releasePending(log: string): boolean {
   return accountGroups(parseKernelLog(log).groupEvents).leaks.length > 0;
@@ -179,8 +190,8 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           blocked = await stillBlocked(machine, hungTaskReportedWithinMs);
         } catch (caught) {
           if (!(caught instanceof HarnessError)) throw caught;
-          outcome.error = caught.message;
-          options.progress.warn(`${plan.id}: ${scenario.name}: ${caught.message}`);
+          outcome.error = `${caught.message}${guestNetworkStall(await machine.console())}`;
+          options.progress.warn(`${plan.id}: ${scenario.name}: ${outcome.error}`);
           // A timed-out command leaves the SSH channel in an unknown state.
           if (!machine.exit) await machine.reconnect().catch(() => undefined);
           // The step gave up after the detector's time already (blockingWaitMs).
