@@ -14,6 +14,7 @@ import { compileGuestHelper, guestHelpers } from './guest-helpers.ts';
 import type { HarnessKeys } from './keys.ts';
 
 const initScript = fileURLToPath(new URL('../../images/init.sh', import.meta.url));
+const netWatchScript = fileURLToPath(new URL('../../images/net-watch.sh', import.meta.url));
 const busybox = '/bin/busybox';
 const dropbear = '/usr/sbin/dropbear';
 
@@ -38,6 +39,7 @@ export async function buildGuestImage(layout: CacheLayout, keys: HarnessKeys, he
 
   const files: { path: string; source?: string; data?: Buffer; mode: number }[] = [
     { path: 'init', source: initScript, mode: 0o755 },
+    { path: 'bin/net-watch', source: netWatchScript, mode: 0o755 },
     { path: 'bin/busybox', source: busybox, mode: 0o755 },
     { path: 'usr/sbin/dropbear', source: dropbear, mode: 0o755 },
     ...parseLdd(ldd.stdout).map((library) => ({ path: library.slice(1), source: library, mode: 0o755 })),
