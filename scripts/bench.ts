@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { execa } from 'execa';
+import { $ } from 'zx';
 import { cacheLayout } from '../harness/cache.ts';
 import { createProgress, silentProgress } from '../harness/log.ts';
 import { chooseAccel } from '../harness/machine/accel.ts';
@@ -92,7 +92,7 @@ interface CliSample {
 /** Runs the version's CLI as a user would; the wall time is the whole process's. */
 async function cli(version: Version, args: string[], jsonFile: string): Promise<CliSample> {
   const started = performance.now();
-  const child = await execa('node', ['bin/iommu-harness.js', ...args, '--json', jsonFile], { cwd: version.dir, reject: false, stdin: 'ignore' });
+  const child = await $({ cwd: version.dir, nothrow: true, quiet: true, input: '' })`node bin/iommu-harness.js ${args} --json ${jsonFile}`;
   const wall = (performance.now() - started) / 1000;
   const text = await readFile(jsonFile, 'utf8').catch(() => undefined);
   await rm(jsonFile, { force: true });
@@ -111,10 +111,10 @@ async function cli(version: Version, args: string[], jsonFile: string): Promise<
 /** The baseline as a detached worktree of this repository, with this tree's node_modules. */
 async function baselineVersion(ref: string, scratch: string): Promise<Version> {
   const dir = path.join(scratch, 'baseline');
-  await execa('git', ['-C', repo, 'worktree', 'add', '--detach', dir, ref]);
-  register({ reap: () => void execa('git', ['-C', repo, 'worktree', 'remove', '--force', dir], { reject: false }) });
+  await $({ quiet: true })`git -C ${repo} worktree add --detach ${dir} ${ref}`;
+  register({ reap: () => void $({ nothrow: true, quiet: true })`git -C ${repo} worktree remove --force ${dir}` });
   await symlink(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'));
-  const commit = (await execa('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
+  const commit = (await $({ quiet: true })`git -C ${dir} rev-parse --short HEAD`).stdout.trim();
   return { name: `${ref} (${commit})`, dir };
 }
 
@@ -294,6 +294,6 @@ try {
   ];
   process.stdout.write(lines.join('\n'));
 } finally {
-  for (const version of versions.slice(1)) await execa('git', ['-C', repo, 'worktree', 'remove', '--force', version.dir], { reject: false });
+  for (const version of versions.slice(1)) await $({ nothrow: true, quiet: true })`git -C ${repo} worktree remove --force ${version.dir}`;
   await rm(scratch, { recursive: true, force: true });
 }
