@@ -1,13 +1,13 @@
 #!/bin/sh
-# Keeps the guest reachable: QEMU 7.2 with virtio-iommu, under TCG, now and
-# then stops delivering virtio-net's transmit interrupts (3 times in ~850
-# virtio-iommu remove/rescan cycles, never with intel-iommu): completions are
-# never reaped, the queue stalls and the harness loses its SSH session. Taking
-# the link down and up runs the queue's poll again (the workaround known for
-# QEMU issue 1365's symptom); the SSH session survives it. A transmit counts as
-# stuck when the bytes in flight (BQL) stay the same and non-zero for two
-# checks in a row, or when the kernel's own watchdog counted a timeout. Each
-# repair is written to the kernel log. Reads two sysfs files per check.
+# Keeps the guest reachable: under TCG, QEMU 7.2 now and then stops completing
+# virtio-net's transmits right after a PCI rescan (4 times in ~1700 rescans, 3
+# of them with virtio-iommu): the queue stalls and the harness loses its SSH
+# session. Taking the link down and up runs the queue's poll again (the
+# workaround known for QEMU issue 1365's symptom); the SSH session survives it.
+# A transmit counts as stuck when the bytes in flight (BQL) stay the same and
+# non-zero for two checks in a row, or when the kernel's own watchdog counted a
+# timeout. Each repair is written to the kernel log. Reads two sysfs files per
+# check. It does not help when QEMU itself hangs (the guest goes silent).
 #   net-watch [INTERVAL_SECONDS]   (NET_WATCH_SYSFS, NET_WATCH_KMSG, NET_WATCH_IP for tests:
 #   busybox's sh runs its own applets before PATH, so a fake `ip` must be named by path)
 interval=${1:-1}

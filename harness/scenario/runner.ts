@@ -80,6 +80,20 @@ export function guestNetworkStall(console: string): string {
   return watchdog ? ` (the guest's network had stopped: "${watchdog.trim()}"; the harness's own NIC, not the IOMMU code)` : '';
 }
 
+/**
+ * When the guest stopped answering and QEMU does not answer QMP either, the
+ * emulator hung (seen, rarely, right after a PCI rescan under TCG): said in
+ * the error, so nobody reads it as the kernel under test hanging.
+ */
+async function emulatorSilence(machine: Machine): Promise<string> {
+  if (machine.exit) return '';
+  const answered = await machine.qmp.execute('query-status', {}, { timeoutMs: 3000 }).then(
+    () => true,
+    () => false,
+  );
+  return answered ? '' : ' (QEMU itself no longer answered QMP: the emulator hung, not the kernel under test)';
+}
+
 /** Whether a group emptied by a removal has not been released (yet) in this log. */
 function releasePending(log: string): boolean {
   return accountGroups(parseKernelLog(log).groupEvents).leaks.length > 0;
@@ -190,10 +204,11 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           blocked = await stillBlocked(machine, hungTaskReportedWithinMs);
         } catch (caught) {
           if (!(caught instanceof HarnessError)) throw caught;
-          outcome.error = `${caught.message}${guestNetworkStall(await machine.console())}`;
+          outcome.error = `${caught.message}${guestNetworkStall(await machine.console())}${await emulatorSilence(machine)}`;
           options.progress.warn(`${plan.id}: ${scenario.name}: ${outcome.error}`);
           // A timed-out command leaves the SSH channel in an unknown state.
-          if (!machine.exit) await machine.reconnect().catch(() => undefined);
+          // A guest that no longer accepts SSH cannot run the boot's other scenarios: they are not run, with the reason.
+          if (!machine.exit) await machine.reconnect().catch(() => (blockedBy ??= `the guest stopped answering SSH after ${guest.step}`));
           // The step gave up after the detector's time already (blockingWaitMs).
           blocked = machine.exit ? [] : await stillBlocked(machine, 1000).catch(() => []);
         }
