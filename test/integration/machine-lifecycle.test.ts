@@ -101,3 +101,20 @@ test.serial('kill -9 of a running run leaves no QEMU, and the next start removes
   for (const dir of left) t.regex(next.stderr, new RegExp(`cleaned up: removed ${dir} of dead run ${child.pid}`));
   t.deepEqual(await machineDirsOf(child.pid!), []);
 });
+
+const full = process.env.IOMMU_HARNESS_FULL ? test.serial : test.serial.skip;
+
+full('a QEMU that hangs mid-scenario is an error naming the emulator, the rest of the boot is not run, and no QEMU is left', async (t) => {
+  t.timeout(20 * 60_000);
+  const { child, runDir } = await startRunUntilGuestUp(['--iommu', 'intel', '--scenario', 'vfio-bind-unbind', '--scenario', 'remove-rescan', '--cycles', '30']);
+  // As the rare TCG hang after a rescan does: QEMU stops, vCPUs and main loop alike.
+  const qemu = (await execa('pgrep', ['-f', `qemu-system.*${runDir}`], { reject: false })).stdout.trim().split('\n')[0] ?? '';
+  t.not(qemu, '', 'QEMU runs');
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  process.kill(Number(qemu), 'SIGSTOP');
+  const run = await child;
+  t.is(run.exitCode, 3, run.all);
+  t.regex(run.all ?? '', /intel\/vfio-bind-unbind: error: .*\(QEMU itself no longer answered QMP: the emulator hung, not the kernel under test\)/);
+  t.regex(run.all ?? '', /intel\/remove-rescan: error: not run: the guest stopped answering SSH after vfio-bind-unbind\/cycle\d+\//);
+  t.is((await execa('pgrep', ['-f', `qemu-system.*${runDir}`], { reject: false })).stdout.trim(), '', 'the stopped QEMU was reaped');
+});
