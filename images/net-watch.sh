@@ -1,6 +1,6 @@
 #!/bin/sh
 # Keeps the guest reachable: under TCG, QEMU 7.2 now and then stops completing
-# virtio-net's transmits right after a PCI rescan (4 times in ~1700 rescans, 3
+# virtio-net's transmits right after a PCI rescan (4 times in ~2400 rescans, 3
 # of them with virtio-iommu): the queue stalls and the harness loses its SSH
 # session. Taking the link down and up runs the queue's poll again (the
 # workaround known for QEMU issue 1365's symptom); the SSH session survives it.
