@@ -155,8 +155,8 @@ class ShellSession {
         resolve(channel);
       });
     });
-    // A failure to open is reported by the first run; nothing else may see it unhandled.
-    this.channel.catch(() => undefined);
+    // A shell that could not open is reported by the run waiting for it, and retires the session.
+    this.channel.catch((error: Error) => (this.broken ??= `the guest shell did not start: ${error.message}`));
   }
 
   async run(script: string, timeoutMs: number): Promise<CommandResult> {
