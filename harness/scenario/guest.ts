@@ -66,9 +66,13 @@ export class Guest {
    */
   async mark(step: string): Promise<void> {
     const next = this.stepName(step);
-    // One round trip: the groups are read before the mark is written.
-    const script = `(${sysfsGroupsScript}); printf "%s\\n" "$1" > /dev/kmsg`;
+    // One round trip: the groups are read before the mark is written. A read
+    // that failed writes no mark: a partial list would read as groups gone.
+    const script = `(${sysfsGroupsScript}) || exit 2; printf "%s\\n" "$1" > /dev/kmsg`;
     const result = await this.guard(this.shell(['sh', '-c', script, 'sh', `iommu-harness: step ${next}`], this.stepTimeoutMs));
+    if (result.exitCode === 2) {
+      throw new HarnessError('guest', `${this.currentStep}: reading /sys/kernel/iommu_groups failed: ${result.stderr.trim()}`, { logPath: this.machine.consoleLog });
+    }
     if (result.exitCode !== 0) {
       throw new HarnessError('guest', `${this.currentStep}: writing the mark of ${next} failed: ${result.stderr.trim()}`, { logPath: this.machine.consoleLog });
     }
