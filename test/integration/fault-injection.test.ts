@@ -94,7 +94,7 @@ test.serial('the clean kernel passes vfio-bind-unbind and pci-hotplug on intel-i
   t.is(result.verdict, 'pass', summary(result));
   for (const { iommu, scenario } of cells([...hotplugMatrix.iommus], hotplugMatrix.scenarios)) {
     const run = only(result, iommu, scenario.name);
-    t.is(run.verdict, 'pass', `${iommu}/${scenario.name}`);
+    t.is(run.verdict, 'pass', `${iommu}/${scenario.name}\n${summary(result)}`);
     t.deepEqual(run.leaks, [], `${iommu}/${scenario.name}`);
     t.true(run.groups.some((group) => group.released), `${iommu}/${scenario.name} saw no group released`);
   }
@@ -107,7 +107,7 @@ test.serial('a dropped group reference is reported as a leak on virtio-iommu too
   t.is(result.verdict, 'fail');
   for (const { iommu, scenario } of cells([...hotplugMatrix.iommus], hotplugMatrix.scenarios)) {
     const run = only(result, iommu, scenario.name);
-    t.is(run.verdict, 'fail', `${iommu}/${scenario.name}`);
+    t.is(run.verdict, 'fail', `${iommu}/${scenario.name}\n${summary(result)}`);
     t.deepEqual(run.reports, [], `${iommu}/${scenario.name}: the kernel itself says nothing`);
     assertOneGroupLeak(t, run, removalStep[scenario.name]!);
   }
@@ -119,7 +119,7 @@ test.serial('a default domain left to iommu_group_release() is a WARNING there o
   t.is(result.verdict, 'fail');
   for (const { iommu, scenario } of cells([...hotplugMatrix.iommus], hotplugMatrix.scenarios)) {
     const run = only(result, iommu, scenario.name);
-    t.is(run.verdict, 'fail', `${iommu}/${scenario.name}`);
+    t.is(run.verdict, 'fail', `${iommu}/${scenario.name}\n${summary(result)}`);
     const warning = run.reports.find((report) => report.title === 'WARNING in iommu_group_release');
     t.truthy(warning, `${iommu}/${scenario.name}: ${summary(result)}`);
     t.is(warning?.kind, 'warning');
@@ -142,7 +142,7 @@ test.serial('native hot-remove runs with lockdep on: a lock inversion on the rem
     t.true(cleanRun.reports.length > 0 && cleanRun.reports.every((report) => report.known !== undefined), summary(clean));
 
     const run = only(faulty, iommu, 'pci-hotplug-native');
-    t.is(run.verdict, 'fail', iommu);
+    t.is(run.verdict, 'fail', `${iommu}: ${summary(faulty)}`);
     const lockdep = run.reports.find((report) => report.kind === 'lockdep' && !report.known);
     t.truthy(lockdep, `${iommu}: ${summary(faulty)}`);
     t.is(lockdep?.title, 'possible deadlock in __iommu_group_remove_device');

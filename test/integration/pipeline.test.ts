@@ -19,7 +19,7 @@ test.serial('the unpatched default kernel passes every scenario on both vIOMMUs 
   for (const scenario of scenarios) {
     for (const iommu of scenario.iommus) {
       const run = only(result, iommu, scenario.name);
-      t.is(run.verdict, 'pass', `${iommu}/${scenario.name}`);
+      t.is(run.verdict, 'pass', `${iommu}/${scenario.name}\n${summary(result)}`);
       // A pass must rest on accounting: the scenario's device had a group and it was released
       // (pci-hotplug-native-add leaves its device in place on purpose: it must have made a group).
       if (scenario.name === 'pci-hotplug-native-add') t.true(run.groups.length > 0, `${iommu}/${scenario.name} saw no group made`);
