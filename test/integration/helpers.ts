@@ -60,8 +60,8 @@ export async function runWithPatch(t: ExecutionContext, patchName: string, scena
 }
 
 /** `iommu-harness run ARGS` started in the background, once its first guest is up: the child and its log folder. */
-export async function startRunUntilGuestUp(args: string[], timeoutMs = 15 * 60_000): Promise<{ child: ResultPromise<{ reject: false; all: true }>; runDir: string }> {
-  const child = execa('node', [cli, 'run', ...args], { reject: false, all: true });
+export async function startRunUntilGuestUp(args: string[], timeoutMs = 15 * 60_000, env: Record<string, string> = {}): Promise<{ child: ResultPromise<{ reject: false; all: true; env: Record<string, string> }>; runDir: string }> {
+  const child = execa('node', [cli, 'run', ...args], { reject: false, all: true, env });
   let runDir = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the guest never came up')), timeoutMs);

@@ -68,21 +68,26 @@ test.serial('a KVM boot chosen by the probe that cannot run guest code is retrie
   t.true(result.runs.every((run) => run.accel === 'kvm'));
 });
 
-async function machineDirsOf(pid: number): Promise<string[]> {
+async function machineDirsOf(pid: number, tmpdir = os.tmpdir()): Promise<string[]> {
   const dirs: string[] = [];
-  for (const name of (await readdir(os.tmpdir())).filter((candidate) => candidate.startsWith(machineDirPrefix))) {
-    const owner = await readFile(path.join(os.tmpdir(), name, 'owner.json'), 'utf8').catch(() => '');
-    if (owner.includes(`"pid":${pid},`) || owner.includes(`"pid":${pid}}`)) dirs.push(path.join(os.tmpdir(), name));
+  for (const name of (await readdir(tmpdir)).filter((candidate) => candidate.startsWith(machineDirPrefix))) {
+    const owner = await readFile(path.join(tmpdir, name, 'owner.json'), 'utf8').catch(() => '');
+    if (owner.includes(`"pid":${pid},`) || owner.includes(`"pid":${pid}}`)) dirs.push(path.join(tmpdir, name));
   }
   return dirs;
 }
 
 test.serial('kill -9 of a running run leaves no QEMU, and the next start removes what it left', async (t) => {
   t.timeout(20 * 60_000);
-  const { child, runDir } = await startRunUntilGuestUp(['--iommu', 'intel', '--scenario', 'unplug-while-open']);
+  // A private TMPDIR for the killed run and the next one: any harness start
+  // sweeps dead runs' folders, and ava runs other files' harnesses meanwhile.
+  const tmpdir = await mkdtemp(path.join(os.tmpdir(), 'kill9-test-'));
+  t.teardown(() => rm(tmpdir, { recursive: true, force: true }));
+  const env = { TMPDIR: tmpdir };
+  const { child, runDir } = await startRunUntilGuestUp(['--iommu', 'intel', '--scenario', 'unplug-while-open'], undefined, env);
   const qemu = await execa('pgrep', ['-f', `qemu-system.*${runDir}`], { reject: false });
   t.not(qemu.stdout.trim(), '', 'QEMU runs before the kill');
-  const left = await machineDirsOf(child.pid!);
+  const left = await machineDirsOf(child.pid!, tmpdir);
   t.true(left.length > 0, 'the machine has its private folder');
   child.kill('SIGKILL');
   await child;
@@ -96,10 +101,10 @@ test.serial('kill -9 of a running run leaves no QEMU, and the next start removes
   t.is(survivors, '', 'QEMU outlived the harness killed with -9');
 
   // The next start names and removes the dead run's folder.
-  const next = await execa('node', [cli, 'run', '--iommu', 'none', '--scenario', 'vfio-noiommu'], { reject: false, all: true });
+  const next = await execa('node', [cli, 'run', '--iommu', 'none', '--scenario', 'vfio-noiommu'], { reject: false, all: true, env });
   t.is(next.exitCode, 0, next.all);
   for (const dir of left) t.regex(next.stderr, new RegExp(`cleaned up: removed ${dir} of dead run ${child.pid}`));
-  t.deepEqual(await machineDirsOf(child.pid!), []);
+  t.deepEqual(await machineDirsOf(child.pid!, tmpdir), []);
 });
 
 const full = process.env.IOMMU_HARNESS_FULL ? test.serial : test.serial.skip;
