@@ -107,6 +107,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
     const bootAccel = await chooseAccel(request.accel ?? 'auto');
     return runBoot(plan, {
       bzImage: prepared.kernel.artifacts.bzImage,
+      vmlinux: prepared.kernel.artifacts.vmlinux,
       initrd: prepared.image.path,
       keys: prepared.keys,
       accel: bootAccel.accel,

@@ -9,6 +9,7 @@ import type { Progress } from '../log.ts';
 import type { BootTimeline } from '../machine/boot-timeline.ts';
 import { Machine } from '../machine/machine.ts';
 import { viommuTracePath, type Accel } from '../machine/qemu-args.ts';
+import { captureVcpus } from '../machine/vcpu-state.ts';
 import { mergeTopologies, type IommuModel } from '../machine/topology.ts';
 import { accountGroups, parseKernelLog, type KnownIssue } from '../oracle/index.ts';
 import { consoleTraceEvent } from '../oracle/viommu-trace.ts';
@@ -31,6 +32,8 @@ export interface BootPlan {
 
 export interface RunnerOptions {
   bzImage: string;
+  /** The kernel's symbols, to name where a lost guest's vCPUs were. */
+  vmlinux?: string;
   initrd: string;
   keys: HarnessKeys;
   accel: Accel;
@@ -92,6 +95,19 @@ async function emulatorSilence(machine: Machine): Promise<string> {
     () => false,
   );
   return answered ? '' : ' (QEMU itself no longer answered QMP: the emulator hung, not the kernel under test)';
+}
+
+/**
+ * What the vCPUs of a guest that stopped answering were doing, from QEMU:
+ * written beside the console as lost-guest.txt; the one-line summary names it.
+ */
+async function recordLostGuest(machine: Machine, vmlinux: string | undefined): Promise<string | undefined> {
+  if (machine.exit) return undefined;
+  const vcpus = await captureVcpus(machine.qmp, vmlinux);
+  if (!vcpus) return undefined;
+  const record = path.join(path.dirname(machine.consoleLog), 'lost-guest.txt');
+  const written = await writeFile(record, vcpus.record).then(() => true, () => false);
+  return written ? `${vcpus.summary}; registers and stacks in ${record}` : vcpus.summary;
 }
 
 /** Whether a group emptied by a removal has not been released (yet) in this log. */
@@ -208,7 +224,14 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           options.progress.warn(`${plan.id}: ${scenario.name}: ${outcome.error}`);
           // A timed-out command leaves the SSH channel in an unknown state.
           // A guest that no longer accepts SSH cannot run the boot's other scenarios: they are not run, with the reason.
-          if (!machine.exit) await machine.reconnect().catch(() => (blockedBy ??= `the guest stopped answering SSH after ${guest.step}`));
+          if (!machine.exit && !(await machine.reconnect().then(() => true, () => false))) {
+            blockedBy ??= `the guest stopped answering SSH after ${guest.step}`;
+            const vcpus = await recordLostGuest(machine, options.vmlinux);
+            if (vcpus) {
+              outcome.error += ` (when it was lost: ${vcpus})`;
+              options.progress.warn(`${plan.id}: the lost guest's ${vcpus}`);
+            }
+          }
           // The step gave up after the detector's time already (blockingWaitMs).
           blocked = machine.exit ? [] : await stillBlocked(machine, 1000).catch(() => []);
         }

@@ -12,6 +12,7 @@ import { Machine } from '../../harness/machine/machine.ts';
 import type { Progress } from '../../harness/log.ts';
 import { prepareKernel } from '../../harness/run.ts';
 import { runHarness } from '../../harness/run.ts';
+import type { Scenario } from '../../harness/scenario/scenario.ts';
 import { scenarioByName } from '../../scenarios/index.ts';
 import { cli, progress, startRunUntilGuestUp, summary } from './helpers.ts';
 
@@ -122,4 +123,31 @@ full('a QEMU that hangs mid-scenario is an error naming the emulator, the rest o
   t.regex(run.all ?? '', /intel\/vfio-bind-unbind: error: .*\(QEMU itself no longer answered QMP: the emulator hung, not the kernel under test\)/);
   t.regex(run.all ?? '', /intel\/remove-rescan: error: not run: the guest stopped answering SSH after vfio-bind-unbind\/cycle\d+\//);
   t.is((await execa('pgrep', ['-f', `qemu-system.*${runDir}`], { reject: false })).stdout.trim(), '', 'the stopped QEMU was reaped');
+});
+
+/** Stops the guest's sshd: the guest runs on, but answers nobody, as a guest lost after a rescan does. */
+const sshdFrozen: Scenario = {
+  name: 'sshd-frozen',
+  proves: 'a guest that stops answering SSH is an error that says where its vCPUs were',
+  iommus: ['intel'],
+  topology: { devices: [] },
+  async run(guest) {
+    await guest.mark('freeze');
+    await guest.run(['sh', '-c', 'kill -STOP $(pidof dropbear)'], 5000);
+  },
+};
+
+full('a guest that stops answering SSH while QEMU runs: the error says where each vCPU was, lost-guest.txt holds registers and stacks', async (t) => {
+  t.timeout(20 * 60_000);
+  const result = await runHarness({ patches: [], kconfigs: [], iommus: ['intel'], scenarios: [sshdFrozen, scenarioByName('vfio-bind-unbind')!], progress });
+  const frozen = result.runs.find((run) => run.scenario === 'sshd-frozen');
+  t.is(frozen?.verdict, 'error', summary(result));
+  const lost = /when it was lost: vCPU 0 (?:halted|stuck|running) in (?:user space|[A-Za-z_][\w.]*\+0x[0-9a-f]+), interrupts (?:on|off); vCPU 1 [^;]+; registers and stacks in (\S+\/lost-guest\.txt)\)/.exec(frozen?.error ?? '');
+  t.truthy(lost, frozen?.error);
+  const record = await readFile(lost?.[1] ?? '', 'utf8');
+  t.regex(record, /^summary: vCPU 0 /);
+  t.regex(record, /--- info registers -a, sample 3 ---\nCPU#0\nRAX=/);
+  t.regex(record, /vCPU \d stack, words pointing into kernel text[^\n]*\n {2}\? [A-Za-z_]/);
+  const after = result.runs.find((run) => run.scenario === 'vfio-bind-unbind');
+  t.regex(after?.error ?? '', /not run: the guest stopped answering SSH after sshd-frozen\/freeze/);
 });
