@@ -60,6 +60,9 @@ function deviceArg(driver: string, props: Record<string, string | number | boole
   return [driver, ...pairs].join(',');
 }
 
+/** The NIC the harness reaches the guest through; named so QEMU can be asked about its queues. */
+export const harnessNicId = 'harness-nic';
+
 export function qemuArgs(spec: MachineSpec): string[] {
   const args = [
     '-machine',
@@ -103,7 +106,7 @@ export function qemuArgs(spec: MachineSpec): string[] {
   if (iommu) args.push('-device', iommu);
   if (spec.iommu !== 'none') args.push(...viommuTraceArgs(spec.iommu, viommuTracePath(spec.consoleLog)));
   // romfile= : no iPXE option ROM; the guest never boots from the network.
-  args.push('-device', 'virtio-net-pci,netdev=net0,romfile=');
+  args.push('-device', `virtio-net-pci,id=${harnessNicId},netdev=net0,romfile=`);
   for (const global of spec.topology.globals ?? []) args.push('-global', global);
   for (const device of spec.topology.devices) args.push('-device', deviceArg(device.driver, { ...device.props, id: device.id }));
   return args;

@@ -8,7 +8,7 @@ import type { HarnessKeys } from '../image/keys.ts';
 import type { Progress } from '../log.ts';
 import type { BootTimeline } from '../machine/boot-timeline.ts';
 import { Machine } from '../machine/machine.ts';
-import { viommuTracePath, type Accel } from '../machine/qemu-args.ts';
+import { harnessNicId, viommuTracePath, type Accel } from '../machine/qemu-args.ts';
 import { captureVcpus } from '../machine/vcpu-state.ts';
 import { mergeTopologies, type IommuModel } from '../machine/topology.ts';
 import { accountGroups, parseKernelLog, type KnownIssue } from '../oracle/index.ts';
@@ -105,8 +105,14 @@ async function recordLostGuest(machine: Machine, vmlinux: string | undefined): P
   if (machine.exit) return undefined;
   const vcpus = await captureVcpus(machine.qmp, vmlinux);
   if (!vcpus) return undefined;
+  // The NIC's rings as QEMU sees them: a completion QEMU made but never signalled, or one the guest never took.
+  const queues: string[] = [];
+  for (const [queue, name] of [[0, 'receive'], [1, 'transmit']] as const) {
+    const status = await machine.qmp.hmp(`info virtio-queue-status /machine/peripheral/${harnessNicId}/virtio-backend ${queue}`, { timeoutMs: 3000 }).catch(() => 'not answered');
+    queues.push(`--- the harness NIC's ${name} queue (virtio-net queue ${queue}) ---`, status.replaceAll('\r\n', '\n').trim(), '');
+  }
   const record = path.join(path.dirname(machine.consoleLog), 'lost-guest.txt');
-  const written = await writeFile(record, vcpus.record).then(() => true, () => false);
+  const written = await writeFile(record, [vcpus.record, ...queues].join('\n')).then(() => true, () => false);
   return written ? `${vcpus.summary}; registers and stacks in ${record}` : vcpus.summary;
 }
 

@@ -148,6 +148,9 @@ full('a guest that stops answering SSH while QEMU runs: the error says where eac
   t.regex(record, /^summary: vCPU 0 /);
   t.regex(record, /--- info registers -a, sample 3 ---\nCPU#0\nRAX=/);
   t.regex(record, /vCPU \d stack, words pointing into kernel text[^\n]*\n {2}\? [A-Za-z_]/);
+  for (const [queue, name] of [[0, 'receive'], [1, 'transmit']] as const) {
+    t.regex(record, new RegExp(`--- the harness NIC's ${name} queue \\(virtio-net queue ${queue}\\) ---\n/machine/peripheral/harness-nic/virtio-backend:\n\\s+device_name:\\s+virtio-net\n\\s+queue_index:\\s+${queue}\n`));
+  }
   const after = result.runs.find((run) => run.scenario === 'vfio-bind-unbind');
   t.regex(after?.error ?? '', /not run: the guest stopped answering SSH after sshd-frozen\/freeze/);
 });

@@ -26,7 +26,7 @@ test('intel: intel-iommu with interrupt remapping, before every PCI device', (t)
 test('the firmware loads the kernel and nothing else: qboot, no option ROM on the NIC', (t) => {
   const args = qemuArgs({ ...spec, iommu: 'virtio' });
   t.deepEqual(valueAfter(args, '-bios'), ['/usr/share/qemu/qboot.rom']);
-  t.true(valueAfter(args, '-device').includes('virtio-net-pci,netdev=net0,romfile='));
+  t.true(valueAfter(args, '-device').includes('virtio-net-pci,id=harness-nic,netdev=net0,romfile='));
 });
 
 test('user networking is restricted and forwards only to 127.0.0.1', (t) => {
