@@ -191,6 +191,17 @@ export class Machine {
     return this.exitInfo;
   }
 
+  /**
+   * How QEMU ended, waiting up to `withinMs` for it: a guest connection that
+   * broke may be QEMU dying, whose exit is known a moment after.
+   */
+  async ended(withinMs: number): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.child.then(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, withinMs)))]);
+    clearTimeout(timer);
+    return this.exitInfo;
+  }
+
   /** Reconnects SSH, e.g. after a step timed out and the channel state is unknown. */
   async reconnect(timeoutMs = 10_000): Promise<void> {
     this.shell.close();

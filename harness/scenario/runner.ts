@@ -84,12 +84,17 @@ export function guestNetworkStall(console: string): string {
 }
 
 /**
- * When the guest stopped answering and QEMU does not answer QMP either, the
- * emulator hung (seen, rarely, right after a PCI rescan under TCG): said in
- * the error, so nobody reads it as the kernel under test hanging.
+ * When the guest stopped answering because QEMU ended (a crash, or a signal
+ * from outside), or QEMU does not answer QMP either (the emulator hung, seen
+ * rarely right after a PCI rescan under TCG): said in the error, so nobody
+ * reads it as the kernel under test hanging.
  */
-async function emulatorSilence(machine: Machine): Promise<string> {
-  if (machine.exit) return '';
+async function emulatorState(machine: Machine): Promise<string> {
+  const ended = await machine.ended(1000);
+  if (ended) {
+    const said = (await readFile(machine.qemuLog, 'utf8').catch(() => '')).trim().split('\n').at(-1)?.trim();
+    return ` (QEMU itself had ended, ${ended}${said ? `, saying "${said}"` : ', saying nothing'}: the emulator, not the kernel under test)`;
+  }
   const answered = await machine.qmp.execute('query-status', {}, { timeoutMs: 3000 }).then(
     () => true,
     () => false,
@@ -226,7 +231,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           blocked = await stillBlocked(machine, hungTaskReportedWithinMs);
         } catch (caught) {
           if (!(caught instanceof HarnessError)) throw caught;
-          outcome.error = `${caught.message}${guestNetworkStall(await machine.console())}${await emulatorSilence(machine)}`;
+          outcome.error = `${caught.message}${guestNetworkStall(await machine.console())}${await emulatorState(machine)}`;
           options.progress.warn(`${plan.id}: ${scenario.name}: ${outcome.error}`);
           // A timed-out command leaves the SSH channel in an unknown state.
           // A guest that no longer accepts SSH cannot run the boot's other scenarios: they are not run, with the reason.

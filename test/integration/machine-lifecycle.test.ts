@@ -125,6 +125,19 @@ full('a QEMU that hangs mid-scenario is an error naming the emulator, the rest o
   t.is((await execa('pgrep', ['-f', `qemu-system.*${runDir}`], { reject: false })).stdout.trim(), '', 'the stopped QEMU was reaped');
 });
 
+full('a QEMU killed mid-scenario is an error saying QEMU ended and how, the rest of the boot is not run', async (t) => {
+  t.timeout(20 * 60_000);
+  const { child, runDir } = await startRunUntilGuestUp(['--iommu', 'intel', '--scenario', 'vfio-bind-unbind', '--scenario', 'remove-rescan', '--cycles', '30']);
+  const qemu = (await execa('pgrep', ['-f', `qemu-system.*${runDir}`], { reject: false })).stdout.trim().split('\n')[0] ?? '';
+  t.not(qemu, '', 'QEMU runs');
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  process.kill(Number(qemu), 'SIGKILL');
+  const run = await child;
+  t.is(run.exitCode, 3, run.all);
+  t.regex(run.all ?? '', /intel\/vfio-bind-unbind: error: .*\(QEMU itself had ended, signal SIGKILL, saying nothing: the emulator, not the kernel under test\)/);
+  t.regex(run.all ?? '', /intel\/remove-rescan: error: not run: the machine had ended \(signal SIGKILL\)/);
+});
+
 /** Stops the guest's sshd: the guest runs on, but answers nobody, as a guest lost after a rescan does. */
 const sshdFrozen: Scenario = {
   name: 'sshd-frozen',
