@@ -93,11 +93,35 @@ export function symbolAt(text: KernelText, address: bigint): string | undefined 
   return `${text.names[low]}+0x${(address - text.starts[low]!).toString(16)}`;
 }
 
+/** A local APIC's interrupts: in service (ISR, awaiting EOI) and requested (IRR, awaiting delivery). */
+export interface LapicState {
+  inService: number[];
+  pending: number[];
+}
+
+/**
+ * HMP `info lapic N`: the ISR and IRR lines list vectors (`236`, `34(level)`)
+ * or say `(none)`. An interrupt left in service blocks every pending one of
+ * its priority class and below: a guest that sleeps on, interrupts on, forever.
+ */
+export function parseLapic(text: string): LapicState | undefined {
+  const vectors = (name: string): number[] | undefined => {
+    const line = new RegExp(`^${name}\\s+(.*)$`, 'm').exec(text)?.[1];
+    if (line === undefined) return undefined;
+    return [...line.matchAll(/\b(\d+)(?:\(level\))?/g)].map((match) => Number(match[1]));
+  };
+  const inService = vectors('ISR');
+  const pending = vectors('IRR');
+  return inService && pending ? { inService, pending } : undefined;
+}
+
 export interface VcpuSnapshot {
   /** Register samples, oldest first, each with every vCPU. */
   samples: VcpuRegisters[][];
   /** Per vCPU, the words at its stack pointer in the last sample. */
   stacks: Map<number, bigint[]>;
+  /** Per vCPU, its local APIC after the last sample. */
+  lapics?: Map<number, LapicState>;
 }
 
 /** One line per vCPU: halted or running, where, with interrupts on or off. */
@@ -108,13 +132,16 @@ export function describeVcpus(snapshot: VcpuSnapshot, text: KernelText | undefin
       const seen = snapshot.samples.map((sample) => sample.find((other) => other.cpu === vcpu.cpu)).filter((other) => other !== undefined);
       const where = vcpu.cpl === 3 ? 'user space' : (text && symbolAt(text, vcpu.rip)) ?? `0x${vcpu.rip.toString(16)}`;
       const state = seen.every((other) => other.halted) ? 'halted' : seen.every((other) => other.rip === vcpu.rip) ? 'stuck' : 'running';
-      return `vCPU ${vcpu.cpu} ${state} in ${where}, interrupts ${vcpu.interruptsOn ? 'on' : 'off'}`;
+      const lapic = snapshot.lapics?.get(vcpu.cpu);
+      const inService = lapic?.inService.length ? `, vector ${lapic.inService.join(' ')} in service` : '';
+      const pending = lapic?.pending.length ? `, vector ${lapic.pending.join(' ')} pending` : '';
+      return `vCPU ${vcpu.cpu} ${state} in ${where}, interrupts ${vcpu.interruptsOn ? 'on' : 'off'}${inService}${pending}`;
     })
     .join('; ');
 }
 
 /** The whole record: every sample's registers and each stack's words that point into kernel text. */
-export function renderVcpuSnapshot(snapshot: VcpuSnapshot, rawRegisters: string[], text: KernelText | undefined): string {
+export function renderVcpuSnapshot(snapshot: VcpuSnapshot, rawRegisters: string[], text: KernelText | undefined, rawInterrupts: string[] = []): string {
   const lines = [`summary: ${describeVcpus(snapshot, text)}`, ''];
   for (const [cpu, words] of snapshot.stacks) {
     const frames = text ? words.map((word) => symbolAt(text, word)).filter((name) => name !== undefined) : [];
@@ -122,6 +149,7 @@ export function renderVcpuSnapshot(snapshot: VcpuSnapshot, rawRegisters: string[
   }
   // HMP answers with CRLF line ends.
   rawRegisters.forEach((raw, index) => lines.push(`--- info registers -a, sample ${index + 1} ---`, raw.replaceAll('\r\n', '\n').trim(), ''));
+  for (const raw of rawInterrupts) lines.push(raw.replaceAll('\r\n', '\n').trim(), '');
   return lines.join('\n');
 }
 
@@ -149,8 +177,18 @@ export async function captureVcpus(qmp: QmpClient, vmlinux: string | undefined, 
     const dump = await qmp.hmp(`x/${stackWordsRead}gx 0x${vcpu.rsp.toString(16)}`, { timeoutMs: 3000 }).catch(() => '');
     stacks.set(vcpu.cpu, parseMemoryWords(dump));
   }
+  // Interrupt delivery: each local APIC, then the I/O APIC (a level interrupt's Remote IRR left set blocks its pin).
+  const lapics = new Map<number, LapicState>();
+  const interrupts: string[] = [];
+  for (const vcpu of samples.at(-1) ?? []) {
+    const lapic = await qmp.hmp(`info lapic ${vcpu.cpu}`, { timeoutMs: 3000 }).catch(() => '');
+    const state = parseLapic(lapic);
+    if (state) lapics.set(vcpu.cpu, state);
+    interrupts.push(`--- info lapic ${vcpu.cpu} ---\n${lapic}`);
+  }
+  interrupts.push(`--- info pic ---\n${await qmp.hmp('info pic', { timeoutMs: 3000 }).catch(() => '')}`);
   const nm = vmlinux ? await execa('nm', ['-n', vmlinux], { reject: false, timeout: 60_000, maxBuffer: 512 * 1024 * 1024 }) : undefined;
   const text = nm?.exitCode === 0 ? parseKernelText(nm.stdout) : undefined;
-  const snapshot = { samples, stacks };
-  return { summary: describeVcpus(snapshot, text), record: renderVcpuSnapshot(snapshot, raw, text) };
+  const snapshot = { samples, stacks, lapics };
+  return { summary: describeVcpus(snapshot, text), record: renderVcpuSnapshot(snapshot, raw, text, interrupts) };
 }

@@ -155,12 +155,14 @@ full('a guest that stops answering SSH while QEMU runs: the error says where eac
   const result = await runHarness({ patches: [], kconfigs: [], iommus: ['intel'], scenarios: [sshdFrozen, scenarioByName('vfio-bind-unbind')!], progress });
   const frozen = result.runs.find((run) => run.scenario === 'sshd-frozen');
   t.is(frozen?.verdict, 'error', summary(result));
-  const lost = /when it was lost: vCPU 0 (?:halted|stuck|running) in (?:user space|[A-Za-z_][\w.]*\+0x[0-9a-f]+), interrupts (?:on|off); vCPU 1 [^;]+; registers and stacks in (\S+\/lost-guest\.txt)\)/.exec(frozen?.error ?? '');
+  const lost = /when it was lost: vCPU 0 (?:halted|stuck|running) in (?:user space|[A-Za-z_][\w.]*\+0x[0-9a-f]+), interrupts (?:on|off)(?:, vector [\d ]+ (?:in service|pending))*; vCPU 1 [^;]+; registers and stacks in (\S+\/lost-guest\.txt)\)/.exec(frozen?.error ?? '');
   t.truthy(lost, frozen?.error);
   const record = await readFile(lost?.[1] ?? '', 'utf8');
   t.regex(record, /^summary: vCPU 0 /);
   t.regex(record, /--- info registers -a, sample 3 ---\nCPU#0\nRAX=/);
   t.regex(record, /vCPU \d stack, words pointing into kernel text[^\n]*\n {2}\? [A-Za-z_]/);
+  t.regex(record, /--- info lapic 0 ---\ndumping local APIC state for CPU 0/);
+  t.regex(record, /--- info pic ---\nioapic0: /);
   for (const [queue, name] of [[0, 'receive'], [1, 'transmit']] as const) {
     t.regex(record, new RegExp(`--- the harness NIC's ${name} queue \\(virtio-net queue ${queue}\\) ---\n/machine/peripheral/harness-nic/virtio-backend:\n\\s+device_name:\\s+virtio-net\n\\s+queue_index:\\s+${queue}\n`));
   }

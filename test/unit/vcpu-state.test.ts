@@ -1,10 +1,10 @@
 // A lost guest's vCPUs, read from QEMU. Fixtures are real captures from an
 // idle intel-iommu guest of the default 6.12 kernel under TCG: `info registers -a`,
-// `x/64gx` at vCPU 0's stack pointer (same moment), and the lines of that
-// kernel's `nm -n vmlinux` the addresses fall in.
+// `x/64gx` at vCPU 0's stack pointer (same moment), `info lapic 0`, and the
+// lines of that kernel's `nm -n vmlinux` the addresses fall in.
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
-import { describeVcpus, parseInfoRegisters, parseKernelText, parseMemoryWords, renderVcpuSnapshot, symbolAt } from '../../harness/machine/vcpu-state.ts';
+import { describeVcpus, parseInfoRegisters, parseKernelText, parseLapic, parseMemoryWords, renderVcpuSnapshot, symbolAt } from '../../harness/machine/vcpu-state.ts';
 
 const fixture = (name: string) => readFile(new URL(`../fixtures/machine/${name}`, import.meta.url), 'utf8');
 
@@ -58,4 +58,22 @@ test('the summary tells halted, stuck and running vCPUs apart, with where and th
   t.regex(record, /^summary: vCPU 0 halted/);
   t.regex(record, /vCPU 0 stack, words pointing into kernel text[^\n]*\n {2}\? default_idle_call\+0x7b/);
   t.regex(record, /--- info registers -a, sample 1 ---\nCPU#0\nRAX=/);
+});
+
+test('info lapic: the vectors in service and pending; an interrupt never acknowledged shows in the summary', async (t) => {
+  // Captured while vCPU 0 served its timer (vector 236).
+  const serving = await fixture('info-lapic-0.txt');
+  t.deepEqual(parseLapic(serving), { inService: [236], pending: [] });
+  // As QEMU prints set bits: `VECTOR ` or `VECTOR(level) `, else `(none)`.
+  const idle = serving.replace(/^ISR\t 236 /m, 'ISR\t (none)');
+  t.deepEqual(parseLapic(idle), { inService: [], pending: [] });
+  const blocked = serving.replace(/^IRR\t \(none\)/m, 'IRR\t 34(level) 236 ');
+  t.deepEqual(parseLapic(blocked), { inService: [236], pending: [34, 236] });
+  t.is(parseLapic('Error: no APIC'), undefined);
+  const halted = parseInfoRegisters(await fixture('info-registers-a.txt'));
+  const text = parseKernelText(await fixture('nm-n-excerpt.txt'));
+  t.is(
+    describeVcpus({ samples: [halted], stacks: new Map(), lapics: new Map([[0, parseLapic(blocked)!], [1, parseLapic(idle)!]]) }, text),
+    'vCPU 0 halted in default_idle+0x13, interrupts on, vector 236 in service, vector 34 236 pending; vCPU 1 halted in default_idle+0x13, interrupts on',
+  );
 });
