@@ -20,7 +20,8 @@ import type { IommuModel } from './machine/topology.ts';
 import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/index.ts';
 import { overallVerdict, type HarnessResult, type ScenarioRun } from './report/result.ts';
 import { featuresOf } from './scenario/features.ts';
-import { planBoots, runBoot } from './scenario/runner.ts';
+import { retryable, retryPlan, mergeRetried } from './scenario/retry.ts';
+import { planBoots, runBoot, type BootPlan } from './scenario/runner.ts';
 import { symbolizeRuns } from './report/symbolize.ts';
 import { unusedKnownIssues } from './report/verdict.ts';
 import type { Scenario } from './scenario/scenario.ts';
@@ -102,7 +103,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const plans = planBoots(request.iommus, request.scenarios, request.cycles);
   if (plans.length === 0) throw new HarnessError('usage', 'no selected scenario runs on the selected vIOMMUs');
   const parallel = request.parallelBoots ?? defaultParallelBoots();
-  const outcomes = await mapWithLimit(plans, parallel, async (plan) => {
+  const bootAndRun = async (plan: BootPlan) => {
     // Asked per boot: after a silent KVM boot fell back to TCG, the rest start on TCG.
     const bootAccel = await chooseAccel(request.accel ?? 'auto');
     return runBoot(plan, {
@@ -119,6 +120,13 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
       kmemleak: prepared.kernel.artifacts.kmemleak,
       features,
     });
+  };
+  const outcomes = await mapWithLimit(plans, parallel, async (plan) => {
+    const first = await bootAndRun(plan);
+    if (!retryable(first)) return first;
+    const { scenario, cycle } = first.lost;
+    progress.warn(`${plan.id}: the guest was lost in ${scenario}${cycle > 1 ? ` cycle ${cycle}` : ''} with nothing found; the rest of the boot runs again in a new one`);
+    return mergeRetried(first, await bootAndRun(retryPlan(plan, first.lost)));
   });
   const runs: ScenarioRun[] = outcomes.flatMap((outcome) => outcome.runs);
   await symbolizeRuns(runs, prepared.kernel.artifacts.vmlinux);

@@ -55,6 +55,9 @@ interface Tally {
   known: number;
   titles: string[];
   errors: string[];
+  /** Runs that come from a second boot, the first having lost its guest with nothing found: counted, and why. */
+  retried: number;
+  retriedWhy: string[];
 }
 
 interface Phase {
@@ -85,7 +88,7 @@ async function phase(name: string, times: number, selected: readonly Scenario[],
     current.runs++;
     for (const run of result.runs) {
       const key = `${run.iommu}/${run.scenario}`;
-      const tally = current.tallies.get(key) ?? { runs: 0, pass: 0, fail: 0, inconclusive: 0, error: 0, findings: 0, known: 0, titles: [], errors: [] };
+      const tally = current.tallies.get(key) ?? { runs: 0, pass: 0, fail: 0, inconclusive: 0, error: 0, findings: 0, known: 0, titles: [], errors: [], retried: 0, retriedWhy: [] };
       current.tallies.set(key, tally);
       tally.runs++;
       tally[run.verdict]++;
@@ -94,6 +97,11 @@ async function phase(name: string, times: number, selected: readonly Scenario[],
       tally.known += run.reports.length - unknown.length;
       tally.titles.push(...unknown.map((report) => report.title), ...run.leaks.map((leak) => `leak of group ${leak.group} (${leak.devices.join(' ')})`), ...run.failedChecks);
       if (run.error) tally.errors.push(run.error);
+      if (run.retried) {
+        tally.retried++;
+        tally.retriedWhy.push(run.retried);
+        progress.warn(`soak: ${name} ${round}: ${key} ran again in a new boot: ${run.retried}`);
+      }
       if (run.verdict !== 'pass') progress.warn(`soak: ${name} ${round}: ${key} ${run.verdict}${run.error ? `: ${run.error}` : ''} (${run.logs.console})`);
     }
   }
@@ -107,22 +115,23 @@ if (cycles > 0 && iommuIommus.length > 0) await phase(`soak x${cycles}`, 1, soak
 if (hotplugCycles > 0 && iommuIommus.length > 0) await phase(`hotplug soak x${hotplugCycles}`, 1, soakScenarios(['pci-hotplug']), iommuIommus, hotplugCycles);
 
 const lines: string[] = [];
-const columns = ['phase', 'vIOMMU/scenario', 'runs', 'pass', 'fail', 'inconcl.', 'error', 'findings', 'known'];
+const columns = ['phase', 'vIOMMU/scenario', 'runs', 'pass', 'fail', 'inconcl.', 'error', 'findings', 'known', 'retried'];
 lines.push(columns.join('\t'));
 for (const current of phases) {
   for (const [key, tally] of [...current.tallies].sort(([a], [b]) => a.localeCompare(b))) {
-    lines.push([current.name, key, tally.runs, tally.pass, tally.fail, tally.inconclusive, tally.error, tally.findings, tally.known].join('\t'));
+    lines.push([current.name, key, tally.runs, tally.pass, tally.fail, tally.inconclusive, tally.error, tally.findings, tally.known, tally.retried].join('\t'));
   }
   lines.push(`${current.name}: ${current.runs} harness run(s), ${current.harnessErrors.length} harness error(s), ${current.seconds.toFixed(0)} s`);
 }
 const all = phases.flatMap((current) => [...current.tallies.values()]);
-const total = (field: 'findings' | 'error' | 'inconclusive') => all.reduce((sum, tally) => sum + tally[field], 0);
+const total = (field: 'findings' | 'error' | 'inconclusive' | 'retried') => all.reduce((sum, tally) => sum + tally[field], 0);
 const harnessErrors = phases.reduce((sum, current) => sum + current.harnessErrors.length, 0);
-lines.push(`total: ${total('findings')} finding(s), ${total('error')} error(s), ${total('inconclusive')} inconclusive, ${harnessErrors} harness error(s)`);
+lines.push(`total: ${total('findings')} finding(s), ${total('error')} error(s), ${total('inconclusive')} inconclusive, ${harnessErrors} harness error(s), ${total('retried')} run(s) from a second boot after a lost guest`);
 for (const current of phases) {
   for (const [key, tally] of current.tallies) {
     for (const title of new Set(tally.titles)) lines.push(`finding: ${current.name} ${key}: ${title}`);
     for (const error of new Set(tally.errors)) lines.push(`error: ${current.name} ${key}: ${error}`);
+    for (const why of new Set(tally.retriedWhy)) lines.push(`retried: ${current.name} ${key}: ${why}`);
   }
   for (const error of current.harnessErrors) lines.push(`harness error: ${current.name}: ${error}`);
 }

@@ -76,6 +76,11 @@ export interface ScenarioRun {
   cost?: GuestCost;
   /** Notes a reader needs, e.g. a release of a group the log never showed made. */
   notes: string[];
+  /**
+   * Why this run comes from a second boot: the first lost its guest to the emulator
+   * (QEMU ended or hung, or the guest stopped answering) with nothing found. Absent when not.
+   */
+  retried?: string;
   accel: 'kvm' | 'tcg';
   logs: { console: string; dmesg?: string };
 }

@@ -28,6 +28,16 @@ export interface BootPlan {
   scenarios: Scenario[];
   /** A fresh-boot scenario's cycle this boot runs (once): set when --cycles gave it a boot per cycle. */
   cycle?: number;
+  /** The cycle the first scenario starts at: a boot that takes over from one that lost its guest. */
+  firstCycle?: number;
+}
+
+/** Where and why a boot lost its guest to something other than the kernel under test's own report. */
+export interface LostGuest {
+  scenario: string;
+  /** The cycle the guest was lost in (1 without --cycles). */
+  cycle: number;
+  why: string;
 }
 
 export interface RunnerOptions {
@@ -150,6 +160,8 @@ async function stillBlocked(machine: Machine, forMs: number): Promise<BlockedTas
 
 export interface BootOutcome {
   runs: ScenarioRun[];
+  /** Set when the guest stopped answering SSH or QEMU ended mid-scenario. */
+  lost?: LostGuest;
   bootSeconds?: number;
   /** Where the boot's seconds went (absent when QEMU never got to SSH). */
   bootTimeline?: BootTimeline;
@@ -189,6 +201,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
   let bootError: string | undefined;
   let dmesg: string | undefined;
   let dmesgPath: string | undefined;
+  let lost: LostGuest | undefined;
   try {
     machine = await Machine.boot({
       iommu: plan.iommu,
@@ -219,7 +232,8 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       }
       const cycles = plan.cycle ? 1 : (options.cycles ?? 1);
       const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [], skippedSteps: [], cost: noCost };
-      for (let cycle = 1; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
+      const firstCycle = scenario === plan.scenarios[0] && !plan.cycle ? (plan.firstCycle ?? 1) : 1;
+      for (let cycle = firstCycle; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
         const cycleNumber = plan.cycle ?? (cycles > 1 ? cycle : undefined);
         options.progress.step(`${plan.id}: ${scenario.name}${cycleNumber ? ` (cycle ${cycleNumber}/${plan.cycle ? options.cycles : cycles})` : ''}`);
         const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycleNumber, features: options.features });
@@ -235,11 +249,14 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           options.progress.warn(`${plan.id}: ${scenario.name}: ${outcome.error}`);
           // A timed-out command leaves the SSH channel in an unknown state.
           // A guest that no longer accepts SSH cannot run the boot's other scenarios: they are not run, with the reason.
-          if (!machine.exit && !(await machine.reconnect().then(() => true, () => false))) {
+          if (machine.exit) lost ??= { scenario: scenario.name, cycle: cycleNumber ?? 1, why: outcome.error };
+          else if (!(await machine.reconnect().then(() => true, () => false))) {
             blockedBy ??= `the guest stopped answering SSH after ${guest.step}`;
+            lost ??= { scenario: scenario.name, cycle: cycleNumber ?? 1, why: outcome.error };
             const vcpus = await recordLostGuest(machine, options.vmlinux);
             if (vcpus) {
               outcome.error += ` (when it was lost: ${vcpus})`;
+              lost.why = outcome.error;
               options.progress.warn(`${plan.id}: the lost guest's ${vcpus}`);
             }
           }
@@ -311,5 +328,5 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
     known: options.known,
     ...(viommuTrace !== undefined ? { viommuTrace } : {}),
   });
-  return { runs, ...(machine ? { bootSeconds: machine.bootSeconds, bootTimeline: machine.bootTimeline } : {}) };
+  return { runs, ...(lost ? { lost } : {}), ...(machine ? { bootSeconds: machine.bootSeconds, bootTimeline: machine.bootTimeline } : {}) };
 }
