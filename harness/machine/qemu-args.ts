@@ -15,6 +15,24 @@ export interface MachineSpec {
   qmpSocket: string;
   memoryMb?: number;
   cpus?: number;
+  /** The host's TSC frequency, given to a TCG guest so it need not measure it (see hostTscKhz). */
+  tscKhz?: number;
+}
+
+/**
+ * The host's TSC frequency in kHz, from /proc/cpuinfo, when it is the TSC's:
+ * a constant TSC whose frequency the host kernel was told (tsc_known_freq) or
+ * got from its hypervisor, where "cpu MHz" is that frequency. Under TCG the
+ * guest's TSC is the host's; left to calibrate it against the emulated PIT on a
+ * loaded host, the guest measured 578 MHz for 2596 and its clock ran 4.5 times
+ * too fast (a 2 s wait then looks like a 10 s hang). Undefined when unsure
+ * (a bare-metal host with frequency scaling, where "cpu MHz" is the core's).
+ */
+export function hostTscKhz(cpuinfo: string): number | undefined {
+  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1]?.trim().split(/\s+/) ?? [];
+  if (!flags.includes('constant_tsc') || !(flags.includes('tsc_known_freq') || flags.includes('hypervisor'))) return undefined;
+  const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)$/m.exec(cpuinfo)?.[1]);
+  return Number.isFinite(mhz) && mhz > 0 ? Math.round(mhz * 1000) : undefined;
 }
 
 /** From Debian's qemu-system-data (a dependency of qemu-system-x86). */
@@ -34,7 +52,7 @@ const iommuDevice: Record<IommuModel, string | undefined> = {
 };
 
 /** Kernel command line for a harness guest. */
-export function kernelCommandLine(iommu: IommuModel, extra: string[] = []): string {
+export function kernelCommandLine(iommu: IommuModel, extra: string[] = [], tscKhz?: number): string {
   const words = [
     'console=ttyS0',
     // A panic ends QEMU at once (with -no-reboot) instead of hanging the run.
@@ -50,6 +68,7 @@ export function kernelCommandLine(iommu: IommuModel, extra: string[] = []): stri
     'ignore_loglevel',
     'printk.devkmsg=on',
     ...iommuCommandLine[iommu],
+    ...(tscKhz ? [`tsc_early_khz=${tscKhz}`] : []),
     ...extra,
   ];
   return words.join(' ');
@@ -95,7 +114,7 @@ export function qemuArgs(spec: MachineSpec): string[] {
     '-initrd',
     spec.initrd,
     '-append',
-    kernelCommandLine(spec.iommu, spec.topology.cmdline),
+    kernelCommandLine(spec.iommu, spec.topology.cmdline, spec.accel === 'tcg' ? spec.tscKhz : undefined),
     // The console goes to a file from the first byte, whatever happens to the harness.
     '-chardev',
     `file,id=console,path=${spec.consoleLog}`,

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { kernelCommandLine, parseForwardedPort, qemuArgs } from '../../harness/machine/qemu-args.ts';
+import { readFile } from 'node:fs/promises';
+import { hostTscKhz, kernelCommandLine, parseForwardedPort, qemuArgs } from '../../harness/machine/qemu-args.ts';
 import { eduDevice, mergeTopologies, rootPort } from '../../harness/machine/topology.ts';
 import { bdfOfQdevId } from '../../harness/scenario/pci-address.ts';
 
@@ -85,4 +86,18 @@ test('a qdev id is found behind a root port in query-pci output', (t) => {
   t.is(bdfOfQdevId(reply, 'edu1'), '0000:01:00.0');
   t.is(bdfOfQdevId(reply, 'rp1'), '0000:00:01.0');
   t.is(bdfOfQdevId(reply, 'nope'), undefined);
+});
+
+test('a TCG guest is told the host TSC frequency when /proc/cpuinfo gives it (a VM host), so it does not measure it on a loaded host', async (t) => {
+  // The first processor of this project's 2-core AMD EPYC VM host.
+  const cpuinfo = await readFile(new URL('../fixtures/machine/cpuinfo-amd-epyc-vm.txt', import.meta.url), 'utf8');
+  t.is(hostTscKhz(cpuinfo), 2596120);
+  // A bare-metal host with frequency scaling: "cpu MHz" is the core's clock, not the TSC's.
+  t.is(hostTscKhz(cpuinfo.replace(/ tsc_known_freq\b/, '').replace(/ hypervisor\b/, '')), undefined);
+  t.is(hostTscKhz(cpuinfo.replace(/ constant_tsc\b/, '')), undefined);
+  t.is(hostTscKhz(''), undefined);
+  const appended = (accel: 'tcg' | 'kvm') => valueAfter(qemuArgs({ ...spec, iommu: 'intel', accel, tscKhz: 2596120 }), '-append')[0] ?? '';
+  t.regex(appended('tcg'), / tsc_early_khz=2596120\b/);
+  t.notRegex(appended('kvm'), /tsc_early_khz/, 'KVM tells the guest its TSC itself');
+  t.notRegex(kernelCommandLine('intel'), /tsc_early_khz/);
 });
