@@ -9,7 +9,8 @@
 #   scripts/fresh-root.sh [--keep-builds] -- COMMAND...
 #
 # --keep-builds bind-mounts the harness's kernel sources, worktrees, build
-# directories and ccache from the host, so kernels rebuild incrementally; the
+# directories, their locks and ccache from the host, so kernels rebuild incrementally (and a
+# harness running on the host meanwhile waits its turn instead of building in the same tree); the
 # finished-kernel and image caches stay empty, so every kernel is still built
 # (make, headers_install) and every guest image made by the root's own tools.
 # The checkout is mounted at /project and ../shared at /shared. As root.
@@ -68,7 +69,8 @@ mkdir -p "$root/project" "$root/shared" "$root$cache"
 binds=("$project:/project")
 [ -d "$shared" ] && binds+=("$shared:/shared")
 if [ "$keep_builds" = 1 ]; then
-  for part in sources worktrees builds; do
+  # With their locks: a harness on the host may build in the same worktree at the same time.
+  for part in sources worktrees builds locks; do
     mkdir -p "$cache/$part" "$root$cache/$part"
     binds+=("$cache/$part:$cache/$part")
   done
