@@ -5,7 +5,10 @@
 // step into "cannot tell". So the rest of the boot runs again in a new one,
 // from the cycle that was lost, and every run that comes from the new boot
 // says why. A finding is never retried away: when the lost scenario's own
-// run found anything, it stands as found. A second loss stays an error. Pure.
+// run found anything, it stands as found. The one exception is a leak in the
+// very step the guest was lost in: its release may simply never have reached
+// the log, so it is no evidence, and the new boot runs that step again.
+// A second loss stays an error. Pure.
 import type { ScenarioRun } from '../report/result.ts';
 import { bootScenario } from '../report/verdict.ts';
 import type { BootOutcome, BootPlan, LostGuest } from './runner.ts';
@@ -16,11 +19,12 @@ export function retryable(outcome: BootOutcome): outcome is BootOutcome & { lost
   if (!lost) return false;
   const lostRun = outcome.runs.find((run) => run.scenario === lost.scenario);
   const bootRun = outcome.runs.find((run) => run.scenario === bootScenario);
-  return lostRun !== undefined && foundNothing(lostRun) && (bootRun === undefined || foundNothing(bootRun));
+  return lostRun !== undefined && foundNothing(lostRun, lost.step) && (bootRun === undefined || foundNothing(bootRun));
 }
 
-function foundNothing(run: ScenarioRun): boolean {
-  return run.reports.length === 0 && run.leaks.length === 0 && run.failedChecks.length === 0;
+/** No report that is not a known issue, no failed check, no leak but one left unconfirmed by the loss. */
+function foundNothing(run: ScenarioRun, lostStep?: string): boolean {
+  return run.reports.every((report) => report.known) && run.failedChecks.length === 0 && run.leaks.every((leak) => leak.step === lostStep);
 }
 
 /** The boot that takes over: the scenarios from the lost one on, starting at the lost cycle. */
@@ -41,7 +45,10 @@ export function retryPlan(plan: BootPlan, lost: LostGuest): BootPlan {
 export function mergeRetried(first: BootOutcome & { lost: LostGuest }, second: BootOutcome): BootOutcome {
   const { lost } = first;
   const lostRun = first.runs.find((run) => run.scenario === lost.scenario);
-  const retried = `the first boot (${lostRun?.logs.console ?? 'its console log'}) lost its guest in ${lost.scenario}${lost.cycle > 1 ? ` cycle ${lost.cycle}` : ''}: ${lost.why}`;
+  const unconfirmed = (lostRun?.leaks ?? []).map((leak) => `iommu group ${leak.group} (${leak.devices.join(' ')})`);
+  const retried =
+    `the first boot (${lostRun?.logs.console ?? 'its console log'}) lost its guest in ${lost.scenario}${lost.cycle > 1 ? ` cycle ${lost.cycle}` : ''}: ${lost.why}` +
+    (unconfirmed.length ? `; not released there before the loss, so not a leak it could show: ${unconfirmed.join(', ')}` : '');
   const taken = new Set(second.runs.map((run) => run.scenario));
   const kept = first.runs.filter((run) => (run.scenario === bootScenario ? run.verdict !== 'error' : !taken.has(run.scenario)));
   const fromRetry = second.runs.map((run) => (run.scenario === bootScenario ? run : { ...run, retried, notes: [...run.notes, `run again in a new boot: ${retried}`] }));

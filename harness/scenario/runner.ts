@@ -37,6 +37,8 @@ export interface LostGuest {
   scenario: string;
   /** The cycle the guest was lost in (1 without --cycles). */
   cycle: number;
+  /** The step it was lost in: a release the kernel had yet to print there was never seen. */
+  step: string;
   why: string;
 }
 
@@ -249,10 +251,10 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           options.progress.warn(`${plan.id}: ${scenario.name}: ${outcome.error}`);
           // A timed-out command leaves the SSH channel in an unknown state.
           // A guest that no longer accepts SSH cannot run the boot's other scenarios: they are not run, with the reason.
-          if (machine.exit) lost ??= { scenario: scenario.name, cycle: cycleNumber ?? 1, why: outcome.error };
+          if (machine.exit) lost ??= { scenario: scenario.name, cycle: cycleNumber ?? 1, step: guest.step, why: outcome.error };
           else if (!(await machine.reconnect().then(() => true, () => false))) {
             blockedBy ??= `the guest stopped answering SSH after ${guest.step}`;
-            lost ??= { scenario: scenario.name, cycle: cycleNumber ?? 1, why: outcome.error };
+            lost ??= { scenario: scenario.name, cycle: cycleNumber ?? 1, step: guest.step, why: outcome.error };
             const vcpus = await recordLostGuest(machine, options.vmlinux);
             if (vcpus) {
               outcome.error += ` (when it was lost: ${vcpus})`;
