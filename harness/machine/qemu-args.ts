@@ -74,8 +74,21 @@ export function kernelCommandLine(iommu: IommuModel, extra: string[] = [], tscKh
   return words.join(' ');
 }
 
+/**
+ * A value inside a QEMU option string (`-chardev file,path=...`, `-trace
+ * file=...`, `-device ...,id=...`). QEMU splits those at every comma and
+ * reads `,,` as one literal comma; unescaped, a `,` in a path ($HOME, the
+ * cache, a nightly --out) makes QEMU refuse to start, and a crafted one adds
+ * options of its own (`/tmp/a,server=on,b`). Plain arguments (`-kernel`,
+ * `-initrd`, `-bios`, `-append`, `-pidfile`) are taken whole and must not be
+ * escaped: QEMU would look for a file with a doubled comma.
+ */
+export function qemuOptValue(value: string | number): string {
+  return String(value).replaceAll(',', ',,');
+}
+
 function deviceArg(driver: string, props: Record<string, string | number | boolean>): string {
-  const pairs = Object.entries(props).map(([key, value]) => `${key}=${typeof value === 'boolean' ? (value ? 'on' : 'off') : value}`);
+  const pairs = Object.entries(props).map(([key, value]) => `${key}=${typeof value === 'boolean' ? (value ? 'on' : 'off') : qemuOptValue(value)}`);
   return [driver, ...pairs].join(',');
 }
 
@@ -117,11 +130,11 @@ export function qemuArgs(spec: MachineSpec): string[] {
     kernelCommandLine(spec.iommu, spec.topology.cmdline, spec.accel === 'tcg' ? spec.tscKhz : undefined),
     // The console goes to a file from the first byte, whatever happens to the harness.
     '-chardev',
-    `file,id=console,path=${spec.consoleLog}`,
+    `file,id=console,path=${qemuOptValue(spec.consoleLog)}`,
     '-serial',
     'chardev:console',
     '-qmp',
-    `unix:${spec.qmpSocket},server=on,wait=off`,
+    `unix:${qemuOptValue(spec.qmpSocket)},server=on,wait=off`,
     // restrict=on: the guest reaches nothing but the forwarded port. Port 0
     // lets the host pick a free one; the harness reads it back over QMP.
     '-netdev',
@@ -149,7 +162,7 @@ export function viommuTracePath(consoleLog: string): string {
  * one -trace per event, since a repeated key in one -trace keeps only the last.
  */
 function viommuTraceArgs(iommu: keyof typeof viommuTraceEvents, file: string): string[] {
-  return [...viommuTraceEvents[iommu].flatMap((event) => ['-trace', `enable=${event}`]), '-trace', `file=${file}`];
+  return [...viommuTraceEvents[iommu].flatMap((event) => ['-trace', `enable=${event}`]), '-trace', `file=${qemuOptValue(file)}`];
 }
 
 /** The host port QEMU picked for the guest's SSH, from `info usernet`. */

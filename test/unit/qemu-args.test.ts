@@ -1,5 +1,11 @@
 import test from 'ava';
-import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { qemuBinary } from '../../harness/machine/qemu-command.ts';
 import { hostTscKhz, kernelCommandLine, parseForwardedPort, qemuArgs } from '../../harness/machine/qemu-args.ts';
 import { eduDevice, mergeTopologies, rootPort } from '../../harness/machine/topology.ts';
 import { bdfOfQdevId } from '../../harness/scenario/pci-address.ts';
@@ -100,4 +106,65 @@ test('a TCG guest is told the host TSC frequency when /proc/cpuinfo gives it (a 
   t.regex(appended('tcg'), / tsc_early_khz=2596120\b/);
   t.notRegex(appended('kvm'), /tsc_early_khz/, 'KVM tells the guest its TSC itself');
   t.notRegex(kernelCommandLine('intel'), /tsc_early_khz/);
+});
+
+/** QEMU's own reading of an option string: split at single commas, `,,` is a literal comma. */
+function qemuOptions(option: string): string[] {
+  const parts: string[] = [''];
+  for (let i = 0; i < option.length; i++) {
+    if (option[i] !== ',') parts[parts.length - 1] += option[i];
+    else if (option[i + 1] === ',') {
+      parts[parts.length - 1] += ',';
+      i++;
+    } else parts.push('');
+  }
+  return parts;
+}
+
+test('a comma in a path stays inside its value: no option is added to the chardev, the QMP socket or the trace', (t) => {
+  const crafted = '/tmp/a,server=on,b';
+  const args = qemuArgs({ ...spec, iommu: 'intel', consoleLog: `${crafted}/console.log`, qmpSocket: `${crafted}/qmp.sock` });
+  t.deepEqual(qemuOptions(valueAfter(args, '-chardev')[0] ?? ''), ['file', 'id=console', `path=${crafted}/console.log`]);
+  t.deepEqual(qemuOptions(valueAfter(args, '-qmp')[0] ?? ''), [`unix:${crafted}/qmp.sock`, 'server=on', 'wait=off']);
+  t.deepEqual(qemuOptions(valueAfter(args, '-trace').at(-1) ?? ''), [`file=${crafted}/viommu-trace.log`]);
+  // Taken whole by QEMU: a doubled comma there would name another file.
+  t.deepEqual(valueAfter(args, '-kernel'), ['/k/bzImage']);
+  const withCommaKernel = qemuArgs({ ...spec, iommu: 'intel', kernel: '/k,x/bzImage', initrd: '/i,x/initramfs.gz' });
+  t.deepEqual([...valueAfter(withCommaKernel, '-kernel'), ...valueAfter(withCommaKernel, '-initrd')], ['/k,x/bzImage', '/i,x/initramfs.gz']);
+});
+
+test('a comma in a device property or id stays inside its value', (t) => {
+  const args = qemuArgs({ ...spec, iommu: 'none', topology: { devices: [{ driver: 'edu', id: 'e,bus=x', props: { bus: 'rp1,addr=5' } }] } });
+  t.deepEqual(qemuOptions(valueAfter(args, '-device').at(-1) ?? ''), ['edu', 'bus=rp1,addr=5', 'id=e,bus=x']);
+});
+
+const qemuInstalled = spawnSync(qemuBinary, ['--version']).status === 0;
+
+// The real QEMU reads the escaped strings as the paths they name (no kernel is booted: -machine none, -S).
+(qemuInstalled ? test : test.skip)('QEMU itself opens a console file, a QMP socket and a trace file whose paths hold commas', async (t) => {
+  t.timeout(30_000);
+  const root = await mkdtemp(path.join(os.tmpdir(), 'qemu-comma-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const dir = path.join(root, 'a,server=on,b');
+  await mkdir(dir);
+  const args = qemuArgs({ ...spec, iommu: 'intel', consoleLog: path.join(dir, 'console.log'), qmpSocket: path.join(dir, 'qmp.sock') });
+  const pick = (flag: string) => args.flatMap((value, i) => (args[i - 1] === flag ? [flag, value] : []));
+  const qemu = execa(qemuBinary, ['-machine', 'none', '-S', '-display', 'none', '-nodefaults', ...pick('-chardev'), ...pick('-qmp'), '-trace', args.filter((_, i) => args[i - 1] === '-trace').at(-1) ?? ''], {
+    reject: false,
+    all: true,
+  });
+  t.teardown(() => {
+    qemu.kill('SIGKILL');
+  });
+  const socket = path.join(dir, 'qmp.sock');
+  for (let waited = 0; !existsSync(socket) && qemu.exitCode === null && waited < 20_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  // Read while QEMU runs: it removes its socket when it ends.
+  const made = (await readdir(dir)).sort();
+  const beside = await readdir(root);
+  qemu.kill('SIGTERM');
+  const result = await qemu;
+  t.deepEqual(made, ['console.log', 'qmp.sock', 'viommu-trace.log'], `QEMU said: ${result.all}`);
+  // An option split out of a path would have made QEMU refuse to start, or open a path of its own.
+  t.deepEqual(beside, ['a,server=on,b']);
+  t.notRegex(result.all ?? '', /Invalid parameter|deprecated/);
 });
