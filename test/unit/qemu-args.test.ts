@@ -110,15 +110,19 @@ test('a TCG guest is told the host TSC frequency when /proc/cpuinfo gives it (a 
 
 /** QEMU's own reading of an option string: split at single commas, `,,` is a literal comma. */
 function qemuOptions(option: string): string[] {
-  const parts: string[] = [''];
+  const parts: string[] = [];
+  let current = '';
   for (let i = 0; i < option.length; i++) {
-    if (option[i] !== ',') parts[parts.length - 1] += option[i];
+    if (option[i] !== ',') current += option[i];
     else if (option[i + 1] === ',') {
-      parts[parts.length - 1] += ',';
+      current += ',';
       i++;
-    } else parts.push('');
+    } else {
+      parts.push(current);
+      current = '';
+    }
   }
-  return parts;
+  return [...parts, current];
 }
 
 test('a comma in a path stays inside its value: no option is added to the chardev, the QMP socket or the trace', (t) => {
