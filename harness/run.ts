@@ -18,7 +18,9 @@ import type { Accel } from './machine/qemu-args.ts';
 import type { BootTimeline } from './machine/boot-timeline.ts';
 import type { IommuModel } from './machine/topology.ts';
 import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/index.ts';
-import { overallVerdict, type HarnessResult, type ScenarioRun } from './report/result.ts';
+import { overallVerdict, verdictWithCoverage, type HarnessResult, type ScenarioRun } from './report/result.ts';
+import { readBuiltChanges } from './build/built-files.ts';
+import { patchCoverage, type PatchCoverage } from './build/patch-coverage.ts';
 import { featuresOf } from './scenario/features.ts';
 import { retryable, retryPlan, mergeRetried } from './scenario/retry.ts';
 import { planBoots, runBoot, type BootPlan } from './scenario/runner.ts';
@@ -93,7 +95,8 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const { progress } = request;
   const known = await loadKnownIssues(request.knownIssuesFile);
   const prepared = await prepareKernel(request, progress, layout);
-  const accel = await chooseAccel(request.accel ?? 'auto');
+  const kvmSubject = { kernel: prepared.kernel.artifacts.bzImage, layout };
+  const accel = await chooseAccel(request.accel ?? 'auto', process.env, kvmSubject);
   progress.step(`accelerator: ${accel.accel} (${accel.reason})`);
   const runDir = await ensureDir(request.runDir ?? newRunDir(layout));
   progress.step(`logs: ${runDir}`);
@@ -105,7 +108,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const parallel = request.parallelBoots ?? defaultParallelBoots();
   const bootAndRun = async (plan: BootPlan) => {
     // Asked per boot: after a silent KVM boot fell back to TCG, the rest start on TCG.
-    const bootAccel = await chooseAccel(request.accel ?? 'auto');
+    const bootAccel = await chooseAccel(request.accel ?? 'auto', process.env, kvmSubject);
     return runBoot(plan, {
       bzImage: prepared.kernel.artifacts.bzImage,
       vmlinux: prepared.kernel.artifacts.vmlinux,
@@ -137,15 +140,29 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
     if (outcome?.bootSeconds !== undefined) bootSeconds[plan.id] = outcome.bootSeconds;
     if (outcome?.bootTimeline) bootTimelines[plan.id] = outcome.bootTimeline;
   });
+  const coverage = await coverageOf(prepared.kernel, runs);
   return {
-    verdict: overallVerdict(runs),
+    verdict: verdictWithCoverage(overallVerdict(runs), coverage),
     kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release },
     runs,
     unusedKnownIssues: unusedKnownIssues(known, runs, prepared.kernel.artifacts.release),
     timings: { buildSeconds: prepared.kernel.buildSeconds, bootSeconds, bootTimelines, totalSeconds: (Date.now() - started) / 1000 },
     // Asked again at the end: a silent KVM boot may have moved the run to TCG.
-    accelerator: await chooseAccel(request.accel ?? 'auto').then(({ accel, reason }) => ({ accel, reason })),
+    accelerator: await chooseAccel(request.accel ?? 'auto', process.env, kvmSubject).then(({ accel, reason }) => ({ accel, reason })),
+    ...(coverage ? { patchCoverage: coverage } : {}),
+    ...(coverage?.inconclusive ? { inconclusive: [coverage.inconclusive] } : {}),
   };
+}
+
+/**
+ * The changed files held against the build and the machines that booted. A
+ * kernel an older harness built has no record: said, and judged as before.
+ */
+export async function coverageOf(kernel: ObtainedKernel, runs: ScenarioRun[]): Promise<PatchCoverage | undefined> {
+  const record = await readBuiltChanges(kernel.artifacts.dir);
+  if (!record) return undefined;
+  const booted = [...new Set(runs.map((run) => run.iommu))];
+  return patchCoverage(record.changed, new Set(record.built), booted);
 }
 
 /** Runs `work` over `items` with at most `limit` at once, keeping the order of results. */

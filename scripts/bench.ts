@@ -124,7 +124,7 @@ const phaseNames = ['qemuToConsoleSeconds', 'kernelToInitSeconds', 'initToReadyS
 
 async function libraryBoots(): Promise<Record<string, { timelines: BootTimeline[]; firstCommand: number[]; bootCommandQuit: number[] }>> {
   const prepared = await prepareKernel({ patches: [], kconfigs: [] }, progress, layout);
-  const accel = await chooseAccel('auto');
+  const accel = await chooseAccel('auto', process.env, { kernel: prepared.kernel.artifacts.bzImage, layout });
   const samples: Record<string, { timelines: BootTimeline[]; firstCommand: number[]; bootCommandQuit: number[] }> = {};
   for (const iommu of [...benchIommus, 'none' as const]) {
     const entry = (samples[iommu] = { timelines: [] as BootTimeline[], firstCommand: [] as number[], bootCommandQuit: [] as number[] });

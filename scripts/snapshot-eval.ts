@@ -27,7 +27,7 @@ const { values } = parseArgs({ options: { restores: { type: 'string', default: '
 const restores = Number(values.restores);
 const progress = createProgress(process.stderr);
 const prepared = await prepareKernel({ patches: [], kconfigs: [] }, progress, cacheLayout());
-const accel = (await chooseAccel('auto')).accel;
+const accel = (await chooseAccel('auto', process.env, { kernel: prepared.kernel.artifacts.bzImage })).accel;
 const median = (samples: number[]) => [...samples].sort((a, b) => a - b)[Math.floor((samples.length - 1) / 2)] ?? NaN;
 
 interface Qemu {

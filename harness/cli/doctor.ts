@@ -1,7 +1,8 @@
 // `iommu-harness doctor`: every prerequisite of the requirement registry,
 // whether KVM really runs guest code, and free disk, each with what to do.
-import { statfs } from 'node:fs/promises';
-import { cacheRoot, ensureDir } from '../cache.ts';
+import { readdir, stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { cacheLayout, cacheRoot, ensureDir } from '../cache.ts';
 import { locate } from '../host/preflight.ts';
 import { requirements } from '../host/requirements.ts';
 import { chooseAccel } from '../machine/accel.ts';
@@ -27,13 +28,28 @@ export async function runChecks(): Promise<Check[]> {
       required: !requirement.optional && (requirement.purpose === 'harness' || requirement.purpose === 'kernel-build'),
     });
   }
-  const accel = await chooseAccel('auto');
+  // What `run` will do: boot a kernel under KVM (here the newest one built) or use the remembered answer.
+  const kernel = await newestBuiltKernel();
+  const accel = await chooseAccel('auto', process.env, kernel ? { kernel } : undefined);
   checks.push({ name: 'KVM', ok: accel.accel === 'kvm', detail: accel.accel === 'kvm' ? accel.reason : `guests run under TCG (slower): ${accel.reason}`, required: false });
   const root = await ensureDir(cacheRoot());
   const fs = await statfs(root);
   const freeGiB = (fs.bavail * fs.bsize) / 2 ** 30;
   checks.push({ name: `free disk in ${root}`, ok: freeGiB >= minimumFreeGiB, detail: `${freeGiB.toFixed(1)} GiB free (a kernel tree and build need about ${minimumFreeGiB})`, required: true });
   return checks;
+}
+
+/** The bzImage of the most recently built kernel in the cache, if any. */
+async function newestBuiltKernel(): Promise<string | undefined> {
+  const kernels = cacheLayout().kernels;
+  const names = await readdir(kernels).catch(() => [] as string[]);
+  const candidates = await Promise.all(
+    names.map(async (name) => {
+      const file = path.join(kernels, name, 'bzImage');
+      return stat(file).then((info) => ({ file, mtime: info.mtimeMs })).catch(() => undefined);
+    }),
+  );
+  return candidates.filter((candidate) => candidate !== undefined).sort((a, b) => b.mtime - a.mtime)[0]?.file;
 }
 
 export function renderChecks(checks: Check[]): string {
