@@ -5,6 +5,7 @@ import type { ReportKind } from '../oracle/index.ts';
 import type { IommuModel } from '../machine/topology.ts';
 import type { BootTimeline } from '../machine/boot-timeline.ts';
 import type { GuestCost } from '../scenario/guest-cost.ts';
+import type { PatchCoverage } from '../build/patch-coverage.ts';
 
 /**
  * pass: every check the scenario relies on was on and saw its evidence. fail: a finding (a report
@@ -110,9 +111,29 @@ export interface HarnessResult {
   };
   /** The accelerator the boots used and why: the probe's finding, a forced choice, or a fallback to TCG. */
   accelerator: { accel: 'kvm' | 'tcg'; reason: string };
+  /**
+   * Each file the patches (and uncommitted changes) touch, held against the build: compiled into
+   * the kernel or not, and which of the machines that booted run it. Absent when nothing but the
+   * tree itself is under test.
+   */
+  patchCoverage?: PatchCoverage;
+  /**
+   * Why the run as a whole cannot speak for what is under test although every scenario passed
+   * (none of the patch's code was built, or none of it runs on a selected machine); the verdict
+   * is then "inconclusive". Absent when none.
+   */
+  inconclusive?: string[];
 }
 
 const precedence: Verdict[] = ['fail', 'error', 'inconclusive', 'pass'];
+
+/**
+ * A pass that cannot speak for the patch (none of its code built or run) is
+ * inconclusive; a finding, an error or a blind run stay what they are.
+ */
+export function verdictWithCoverage(runsVerdict: Verdict, coverage: PatchCoverage | undefined): Verdict {
+  return runsVerdict === 'pass' && coverage?.inconclusive ? 'inconclusive' : runsVerdict;
+}
 
 /** The worst verdict wins: fail > error > inconclusive > pass. No run at all is not a pass. */
 export function overallVerdict(runs: ScenarioRun[]): Verdict {

@@ -19,6 +19,9 @@ export function renderTable(result: HarnessResult): string {
   if (details.length) out.push('', ...details);
   for (const entry of result.unusedKnownIssues ?? []) out.push(`known issue matched nothing in this run (stale, or scoped too narrowly): ${entry}`);
   out.push('', `kernel ${result.kernel.release} from ${result.kernel.source}${result.kernel.patches.length ? ` + ${result.kernel.patches.length} patch(es)` : ''}`);
+  // Files of the patch the kernel did not build or no selected machine ran: the verdict does not speak for them.
+  for (const entry of result.patchCoverage?.files.filter((file) => file.note) ?? []) out.push(`patch file ${entry.file}: ${entry.note}`);
+  for (const reason of result.inconclusive ?? []) out.push(`INCONCLUSIVE: ${reason}`);
   out.push(`verdict: ${result.verdict.toUpperCase()}`);
   return `${out.join('\n')}\n`;
 }
