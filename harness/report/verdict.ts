@@ -227,9 +227,15 @@ function chooseGroupSource(console: ParsedLog, dmesg: ParsedLog | undefined): Pa
   return console.marks.length >= dmesg.marks.length ? console : dmesg;
 }
 
+/**
+ * The console's reports, then what only dmesg has. A report is the same one only in the same step:
+ * the same WARN in another scenario is another report (its known-issue scope, its scenario's verdict),
+ * so a title the console showed elsewhere must not hide dmesg's copy of it here.
+ */
 function mergeReports(primary: KernelReport[], secondary: KernelReport[]): KernelReport[] {
-  const titles = new Set(primary.map((report) => report.title));
-  return [...primary, ...secondary.filter((report) => !titles.has(report.title))];
+  const placed = (report: KernelReport) => `${report.step ?? ''}\0${report.title}`;
+  const seen = new Set(primary.map(placed));
+  return [...primary, ...secondary.filter((report) => !seen.has(placed(report)))];
 }
 
 function stepAtLine(log: ParsedLog, line: number): string | undefined {
