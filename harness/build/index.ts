@@ -9,7 +9,7 @@ import type { Progress } from '../log.ts';
 import { withLock } from '../lock.ts';
 import { debianReleaseOf, ensureDebianSource } from '../source/debian-source.ts';
 import { checkGitTree, fileAtCommit, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
-import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, type AbsentOption, type ConfigFragment } from './kconfig.ts';
+import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, switchedOffOptions, type AbsentOption, type ConfigFragment } from './kconfig.ts';
 import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
 
 export const kconfigDir = fileURLToPath(new URL('../../kconfigs/', import.meta.url));
@@ -72,7 +72,28 @@ export async function loadFragments(extra: string[]): Promise<ConfigFragment[]> 
   return fragments;
 }
 
+/**
+ * A usage error when a fragment (a --kconfig, a profile) switches off an
+ * option the verdicts rely on: the kernel would build and every run would
+ * pass, or read each removal as a leak, on evidence it cannot print.
+ */
+export function checkReliedOnOptions(fragments: ConfigFragment[]): void {
+  const off = switchedOffOptions(fragments);
+  if (off.length === 0) return;
+  const lines = off.map((entry) => `${entry.fragment} switches off ${entry.option} (${entry.option}=${entry.value}), which ${path.basename(entry.enabledBy)} turns on: ${entry.reason}`);
+  throw new HarnessError('usage', `${lines.join('; ')}; remove ${off.length === 1 ? 'that line' : 'those lines'} from the fragment`, { excerpt: lines });
+}
+
 export async function obtainKernel(layout: CacheLayout, request: KernelRequest, progress: Progress): Promise<ObtainedKernel> {
+  // Read first: a fragment that cannot be used is said before any source is unpacked.
+  let fragments: ConfigFragment[];
+  try {
+    fragments = await loadFragments(request.kconfigs);
+    checkReliedOnOptions(fragments);
+  } catch (error) {
+    if (error instanceof ConfigSyntaxError) throw new HarnessError('config', error.message, { logPath: error.source });
+    throw error;
+  }
   await prepareCache(layout);
   const debian = debianReleaseOf(request.src);
   if (!debian && request.src) await checkGitTree(request.src);
@@ -81,16 +102,8 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
   // The release decides which `# since X.Y` options apply; a tree whose Makefile
   // cannot be read gets every option, and olddefconfig's check names what failed.
   const version = makefileVersion(await fileAtCommit(repo, baseCommit, 'Makefile'));
-  let requested;
-  let absent: AbsentOption[] = [];
-  try {
-    const fragments = await loadFragments(request.kconfigs);
-    requested = mergeFragments(fragments, version);
-    if (version) absent = absentOptions(fragments, version);
-  } catch (error) {
-    if (error instanceof ConfigSyntaxError) throw new HarnessError('config', error.message, { logPath: error.source });
-    throw error;
-  }
+  const requested = mergeFragments(fragments, version);
+  const absent: AbsentOption[] = version ? absentOptions(fragments, version) : [];
   const patchTexts = await Promise.all(
     request.patches.map((patch) =>
       readFile(patch).catch(() => {

@@ -98,6 +98,58 @@ export function mergeFragments(fragments: ConfigFragment[], version?: KernelVers
   return merged;
 }
 
+/**
+ * Options the verdicts rely on: with one of them off, a kernel's bug is not
+ * printed (or not readable), and a run would pass, or a removal read as a leak,
+ * on no evidence. Once a fragment turns one on (the standard fragments turn on
+ * most; a profile, kmemleak or KASAN), no later fragment may turn it off.
+ */
+export const reliedOnOptions: readonly { option: string; reason: string }[] = [
+  { option: 'CONFIG_PRINTK', reason: 'the kernel log is the evidence every verdict reads' },
+  { option: 'CONFIG_PRINTK_TIME', reason: "the oracle tells the kernel's lines from shell and QEMU output by their printk timestamps" },
+  { option: 'CONFIG_BUG', reason: 'without it WARN_ON and BUG_ON print nothing, so a warning would pass' },
+  { option: 'CONFIG_KALLSYMS', reason: 'report titles name the function (known issues and bisect signatures match them)' },
+  { option: 'CONFIG_IOMMU_SUPPORT', reason: 'the iommu groups and both vIOMMU drivers are under it' },
+  {
+    option: 'CONFIG_DYNAMIC_DEBUG',
+    reason: 'the group messages "Allocated group N" and "Releasing group N" are pr_debug, printed only through dynamic debug: without it every removal would read as a leak',
+  },
+  { option: 'CONFIG_PROVE_LOCKING', reason: 'lockdep finds the lock inversions; without it every run would pass unchecked for deadlocks' },
+  { option: 'CONFIG_DETECT_HUNG_TASK', reason: 'a deadlocked removal is reported as a hung task only with it' },
+  { option: 'CONFIG_DEBUG_KMEMLEAK', reason: "the kmemleak profile's leak scans need it" },
+  { option: 'CONFIG_KASAN', reason: "the kasan profile's memory checks need it" },
+];
+
+/** A relied-on option a later fragment switched off. */
+export interface SwitchedOffOption {
+  option: string;
+  /** What the last fragment set it to ('n' for `# ... is not set`). */
+  value: ConfigValue;
+  /** The fragment that switched it off. */
+  fragment: string;
+  /** The fragment that had turned it on. */
+  enabledBy: string;
+  reason: string;
+}
+
+/** The relied-on options that an earlier fragment turned on and a later one turned off. */
+export function switchedOffOptions(fragments: ConfigFragment[]): SwitchedOffOption[] {
+  const found: SwitchedOffOption[] = [];
+  for (const { option, reason } of reliedOnOptions) {
+    let enabledBy: string | undefined;
+    let last: { value: ConfigValue; fragment: string } | undefined;
+    for (const fragment of fragments) {
+      for (const line of parseLines(fragment.text, fragment.name)) {
+        if (line.option !== option) continue;
+        if (line.value === 'y') enabledBy ??= fragment.name;
+        last = { value: line.value, fragment: fragment.name };
+      }
+    }
+    if (enabledBy && last && last.value !== 'y') found.push({ option, value: last.value, fragment: last.fragment, enabledBy, reason });
+  }
+  return found;
+}
+
 /** The options mergeFragments leaves out for `version`, each with the release that brought it. */
 export function absentOptions(fragments: ConfigFragment[], version: KernelVersion): AbsentOption[] {
   const absent = new Map<string, KernelVersion>();

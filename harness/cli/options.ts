@@ -12,6 +12,8 @@ import type { Scenario } from '../scenario/scenario.ts';
 import { debianReleaseOf } from '../source/debian-source.ts';
 import { checkGitTree, resolveCommit } from '../source/worktree.ts';
 import { requestFromEnv } from '../machine/accel.ts';
+import { checkReliedOnOptions, loadFragments } from '../build/index.ts';
+import { ConfigSyntaxError } from '../build/kconfig.ts';
 
 /** `--iommu intel,virtio`: known models, each once. */
 export function parseIommus(value: string): IommuModel[] {
@@ -86,6 +88,16 @@ export async function checkSource(src: string | undefined, refs: { option: strin
   }
 }
 
+/** The fragments parse and leave on what the verdicts rely on (a profile's fragment is checked again with the build). */
+async function checkFragments(kconfigs: readonly string[]): Promise<void> {
+  try {
+    checkReliedOnOptions(await loadFragments([...kconfigs]));
+  } catch (error) {
+    if (error instanceof ConfigSyntaxError) throw new HarnessError('config', error.message, { logPath: error.source });
+    throw error;
+  }
+}
+
 const writable = (file: string) => access(file, constants.W_OK).then(() => true, () => false);
 const readable = (file: string) => access(file, constants.R_OK).then(() => true, () => false);
 
@@ -112,6 +124,7 @@ export async function checkRunOptions(values: RunOptionValues): Promise<void> {
   }
   await checkReadable(values.patches, '--patch');
   await checkReadable(values.kconfigs, '--kconfig');
+  await checkFragments(values.kconfigs);
   if (values.knownIssues) await checkReadable([values.knownIssues], '--known-issues');
   if (values.json) await checkOutputFile(values.json, '--json');
   await checkSource(values.src, values.refs);
