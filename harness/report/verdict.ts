@@ -59,6 +59,12 @@ export interface BootEvidence {
   accel: 'kvm' | 'tcg';
   console: string;
   dmesg?: string;
+  /**
+   * /sys/kernel/debug/kmemleak after the scans, judged under the kmemleak pseudo-scenario; absent
+   * when no scan ran. Kept apart from dmesg: a mark appended there would make a ring buffer that
+   * wrapped look more complete than the console.
+   */
+  kmemleak?: string;
   consolePath: string;
   dmesgPath?: string;
   outcomes: ScenarioOutcome[];
@@ -81,8 +87,10 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   // The console has everything from the first byte and survives a panic; dmesg
   // is read over SSH and may add what a busy console interleaved.
   const fromDmesg = evidence.dmesg ? parseKernelLog(evidence.dmesg) : undefined;
+  // The dump has no timestamps and belongs to no step of the log: a mark of its own places it.
+  const fromKmemleak = evidence.kmemleak === undefined ? [] : parseKernelLog(`iommu-harness: step ${kmemleakScan}/scan\n${evidence.kmemleak}`).reports;
   const release = fromConsole.release ?? fromDmesg?.release;
-  const reports = applyKnownIssues(mergeReports(fromConsole.reports, fromDmesg?.reports ?? []), evidence.known, {
+  const reports = applyKnownIssues([...mergeReports(fromConsole.reports, fromDmesg?.reports ?? []), ...fromKmemleak], evidence.known, {
     iommu: evidence.iommu,
     ...(release ? { release } : {}),
   });
@@ -221,9 +229,14 @@ function mergeLeaks(fromLog: LeakFinding[], fromSysfs: LeakFinding[]): LeakFindi
   return [...fromLog, ...fromSysfs.filter((leak) => !fromLog.some((known) => known.group === leak.group))];
 }
 
-/** The capture whose group events carry the harness's marks; the console unless it lost them. */
+/**
+ * The capture whose group events carry the harness's marks: the console, unless it lost marks that
+ * dmesg kept and dmesg still holds the boot's first line. A ring buffer that wrapped has lost the
+ * boot's "Adding to iommu group" lines, so every device removed later would look as if it had never
+ * joined a group.
+ */
 function chooseGroupSource(console: ParsedLog, dmesg: ParsedLog | undefined): ParsedLog {
-  if (!dmesg) return console;
+  if (!dmesg || dmesg.release === undefined) return console;
   return console.marks.length >= dmesg.marks.length ? console : dmesg;
 }
 

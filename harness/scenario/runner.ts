@@ -203,6 +203,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
   let bootError: string | undefined;
   let dmesg: string | undefined;
   let dmesgPath: string | undefined;
+  let kmemleakDump: string | undefined;
   let lost: LostGuest | undefined;
   try {
     machine = await Machine.boot({
@@ -292,16 +293,17 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       }
       if (result?.exitCode === 0) {
         dmesg = result.stdout;
+        let saved = dmesg;
         if (options.kmemleak) {
           options.progress.step(`${plan.id}: kmemleak scan`);
-          const leaks = await scanKmemleak(machine);
-          await writeFile(path.join(runDir, 'kmemleak.txt'), leaks);
-          // The dump has no timestamps; a step mark places its reports.
-          dmesg += `iommu-harness: step ${kmemleakScenario}/scan\n${leaks}`;
+          kmemleakDump = await scanKmemleak(machine);
+          await writeFile(path.join(runDir, 'kmemleak.txt'), kmemleakDump);
+          // Saved after a mark of its own, so `iommu-harness parse dmesg.txt` places its reports; judged apart (BootEvidence.kmemleak).
+          saved += `iommu-harness: step ${kmemleakScenario}/scan\n${kmemleakDump}`;
           outcomes.push({ scenario: kmemleakScenario, goneDevices: [], devices: [] });
         }
         dmesgPath = path.join(runDir, 'dmesg.txt');
-        await writeFile(dmesgPath, dmesg);
+        await writeFile(dmesgPath, saved);
       }
     } else {
       bootError = `the machine ended during the scenarios (${machine.exit})`;
@@ -323,6 +325,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
     accel: machine?.accel ?? options.accel,
     console,
     ...(dmesg ? { dmesg } : {}),
+    ...(kmemleakDump !== undefined ? { kmemleak: kmemleakDump } : {}),
     consolePath,
     ...(dmesgPath ? { dmesgPath } : {}),
     outcomes,
