@@ -1,6 +1,6 @@
 // The oracle: pure functions from kernel console text to findings. No I/O here.
 export { accountGroups } from './groups.ts';
 export { applyKnownIssues, KnownIssuesError, matchesKnownIssue, parseKnownIssues, releaseMatches, scenarioOfStep } from './known-issues.ts';
-export { parseKernelLog } from './parse.ts';
+export { oneShotMessage, parseKernelLog } from './parse.ts';
 export { holdLedgerAgainstSysfs, type SysfsSnapshot, type WitnessDisagreement, type WitnessFindings } from './witness.ts';
 export type * from './types.ts';

@@ -21,6 +21,9 @@ const kindByTitle: Array<[RegExp, ReportKind]> = [
     /^(possible deadlock|inconsistent lock state|(WARNING|BUG): (locking bug|bad unlock balance|held lock freed|still has locks held|lock held when returning|nested lock)|(WARNING|INFO): suspicious RCU usage|INFO: trying to register non-static key)/,
     'lockdep',
   ],
+  // lockdep ran out of a table sized at build time (print_lockdep_off() in kernel/locking/lockdep.c):
+  // no bug in the code, but lock checking is off from here on, which is what the verdicts must know.
+  [/^BUG: MAX_[A-Z_]+ too low!/, 'lockdep'],
   [/^KASAN: /, 'kasan'],
   [/^KFENCE: /, 'kfence'],
   [/^KMSAN: /, 'kmsan'],

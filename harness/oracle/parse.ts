@@ -6,6 +6,12 @@ import type { BlindSpot, KernelReport, ParsedLog, StepMark } from './types.ts';
 
 // Any taint (a WARN taints the kernel) switches lock debugging off just as a lockdep report does.
 const taintOffRe = /Disabling lock debugging due to kernel taint/;
+// print_lockdep_off() and the non-static key check say it in so many words, whatever came before
+// (a table that ran out, "BUG: MAX_LOCKDEP_ENTRIES too low!", is no lock bug but ends checking too).
+const validatorOffRe = /turning off the locking correctness validator/;
+// lib/refcount.c prints each saturation type with WARN_ONCE: after the first underflow of a boot,
+// every later underflow anywhere in the kernel prints nothing.
+const refcountMessageRe = /^(refcount_t: [^\n]*?\.)\s*$/m;
 // kmemleak_disable(): after an internal error (no memory for its metadata, an overlapping object)
 // or kmemleak=off, kmemleak stops tracking and forgets what it had; no leak can be reported after.
 const kmemleakOffRe = /kmemleak: (?:Kernel memory leak detector disabled|Kmemleak disabled without freeing)/;
@@ -25,7 +31,7 @@ export function parseKernelLog(text: string): ParsedLog {
     parsed.lockdepOff = off;
     for (const report of reports) if (report.startLine > off.line) report.afterLockdepOff = true;
   }
-  parsed.blindSpots = findBlindSpots(lines, marks, off);
+  parsed.blindSpots = findBlindSpots(lines, marks, off, reports);
   const release = lines.map((line) => releaseRe.exec(line.text)?.[1]).find((found) => found !== undefined);
   if (release) parsed.release = release;
   return parsed;
@@ -71,13 +77,34 @@ function repeatKey(report: KernelReport): string | undefined {
   return undefined;
 }
 
-function findBlindSpots(lines: LogLine[], marks: StepMark[], lockdepOff: ParsedLog['lockdepOff']): BlindSpot[] {
+/**
+ * The message of a warning the kernel prints once per boot (a refcount_t saturation type), which a
+ * later report of the same kind cannot show again; undefined for a report that can recur.
+ */
+export function oneShotMessage(report: { kind: KernelReport['kind']; lines: readonly string[] }): string | undefined {
+  if (report.kind !== 'refcount') return undefined;
+  return refcountMessageRe.exec(report.lines.join('\n'))?.[1];
+}
+
+function findBlindSpots(lines: LogLine[], marks: StepMark[], lockdepOff: ParsedLog['lockdepOff'], reports: KernelReport[]): BlindSpot[] {
   const spots: BlindSpot[] = [];
   const add = (spot: Omit<BlindSpot, 'step'>) => {
     const step = stepAt(marks, spot.line);
     spots.push(step === undefined ? spot : { ...spot, step });
   };
   if (lockdepOff) add({ check: 'lockdep', line: lockdepOff.line, reason: `lock checking was off after ${lockdepOff.title}` });
+  const spent = new Set<string>();
+  for (const report of reports) {
+    const message = oneShotMessage(report);
+    if (message === undefined || spent.has(message)) continue;
+    spent.add(message);
+    add({
+      check: 'refcount',
+      line: report.startLine,
+      message,
+      reason: `"${message}" was printed once (${report.title}): the kernel warns once per refcount type, so a later one printed nothing`,
+    });
+  }
   for (const [line, { text, dropped }] of lines.entries()) {
     if (dropped) add({ check: 'log', line, reason: `the kernel dropped ${dropped} log message(s)` });
     if (kmemleakOffRe.test(text)) add({ check: 'kmemleak', line, reason: `kmemleak was disabled (${text})` });
@@ -91,12 +118,13 @@ function findBlindSpots(lines: LogLine[], marks: StepMark[], lockdepOff: ParsedL
 
 function findLockdepOff(texts: string[], reports: KernelReport[], marks: StepMark[]): ParsedLog['lockdepOff'] {
   const lockdep = reports.find((r) => r.kind === 'lockdep');
-  const taintLine = texts.findIndex((t) => taintOffRe.test(t));
   const candidates: Array<{ line: number; report?: KernelReport }> = [];
   if (lockdep) candidates.push({ line: lockdep.startLine, report: lockdep });
-  if (taintLine >= 0) {
-    const cause = reports.filter((r) => r.startLine <= taintLine).at(-1);
-    candidates.push(cause ? { line: taintLine, report: cause } : { line: taintLine });
+  for (const re of [taintOffRe, validatorOffRe]) {
+    const line = texts.findIndex((t) => re.test(t));
+    if (line < 0) continue;
+    const cause = reports.filter((r) => r.startLine <= line).at(-1);
+    candidates.push(cause ? { line, report: cause } : { line });
   }
   const first = candidates.sort((a, b) => a.line - b.line)[0];
   if (!first) return undefined;

@@ -70,11 +70,14 @@ export interface StepMark {
 
 /** A check the verdicts rely on that went off or lost its evidence at some point of the log. */
 export interface BlindSpot {
-  check: 'lockdep' | 'kmemleak' | 'log';
+  /** `refcount`: a one-shot warning was spent (see `message`). */
+  check: 'lockdep' | 'kmemleak' | 'log' | 'refcount';
   line: number;
   step?: string;
   /** One line saying what happened, in the kernel's words where it said something. */
   reason: string;
+  /** For a one-shot warning: the message the kernel will not print again in this boot, e.g. "refcount_t: underflow; use-after-free.". */
+  message?: string;
 }
 
 export interface ParsedLog {
