@@ -5,7 +5,9 @@ import type { ReportKind } from '../oracle/index.ts';
 import type { IommuModel } from '../machine/topology.ts';
 import type { BootTimeline } from '../machine/boot-timeline.ts';
 import type { GuestCost } from '../scenario/guest-cost.ts';
+import type { Preemption } from '../build/preemption.ts';
 import type { PatchCoverage } from '../build/patch-coverage.ts';
+import type { Provenance } from './provenance.ts';
 
 /**
  * pass: every check the scenario relies on was on and saw its evidence. fail: a finding (a report
@@ -56,6 +58,13 @@ export interface ScenarioRun {
   verdict: Verdict;
   groups: ResultGroup[];
   leaks: ResultLeak[];
+  /**
+   * Groups the log never showed released where that proves no leak, each named with its reason in
+   * `inconclusive`, `error` or `notes`: the log had a hole after the group was made, the guest was
+   * lost in the step its last device left, or the kernel prints no group lifecycle messages. Not
+   * findings. Absent when none.
+   */
+  unconfirmedLeaks?: ResultLeak[];
   reports: ResultReport[];
   /** The scenario's expectations about the kernel that did not hold (each fails the run). */
   failedChecks: string[];
@@ -88,9 +97,13 @@ export interface ScenarioRun {
 
 export interface KernelInfo {
   source: string;
+  /** A Debian source's exact package version (`7.2.13-1`); absent for a git tree. */
+  packageVersion?: string;
   commit: string;
   patches: string[];
   release: string;
+  /** The built kernel's preemption model, the .config option and why (the harness's choice or the release's default). */
+  preemption?: Preemption;
 }
 
 export interface HarnessResult {
@@ -123,6 +136,13 @@ export interface HarnessResult {
    * is then "inconclusive". Absent when none.
    */
   inconclusive?: string[];
+  /**
+   * What the result needs to reproduce itself and to say what was tested: the harness version,
+   * command line, profile and fragments, scenarios, machines, QEMU and compiler versions, start
+   * time, the base's `git describe`, each patch's subject and Message-ID (harness/report/provenance.ts).
+   * Absent in results written before it existed.
+   */
+  provenance?: Provenance;
 }
 
 const precedence: Verdict[] = ['fail', 'error', 'inconclusive', 'pass'];

@@ -27,7 +27,7 @@ import {
 import type { IommuModel } from '../machine/topology.ts';
 import type { GuestCost } from '../scenario/guest-cost.ts';
 import { judgeViommuText, viommuScenarioEvidence } from '../oracle/viommu-evidence.ts';
-import type { ResultReport, ScenarioRun, Verdict } from './result.ts';
+import type { ResultLeak, ResultReport, ScenarioRun, Verdict } from './result.ts';
 
 export interface ScenarioOutcome {
   scenario: string;
@@ -112,7 +112,16 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     const fromViommu = viommu && viommuScenarioEvidence(viommu, outcome.goneDevices, (step) => inScenario(step, outcome.scenario));
     const scenarioReports: ResultReport[] = [...reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport), ...(fromViommu?.reports ?? [])];
     const witnessLeaks = witness.leaks.filter((leak) => inScenario(leak.step, outcome.scenario));
-    const leaks = mergeLeaks(accounting.leaks.filter((leak) => inScenario(leak.step, outcome.scenario)), witnessLeaks);
+    // A leak the log infers only from a release it never showed needs the log to have been whole
+    // after the group's last device joined; sysfs still listing the empty group needs no log at all.
+    const unconfirmed: { leak: LeakFinding; hole: BlindSpot }[] = [];
+    const ledgerLeaks: LeakFinding[] = [];
+    for (const leak of accounting.leaks.filter((candidate) => inScenario(candidate.step, outcome.scenario))) {
+      const hole = witnessLeaks.some((seen) => seen.group === leak.group) ? undefined : holeAfterJoin(groupSource, accounting.groups, leak.group, leak.devices);
+      if (hole) unconfirmed.push({ leak, hole });
+      else ledgerLeaks.push(leak);
+    }
+    const leaks = mergeLeaks(ledgerLeaks, witnessLeaks);
     const anomalies = accounting.anomalies
       .map((anomaly) => ({ ...anomaly, step: stepAtLine(groupSource, anomaly.line) }))
       .filter((anomaly) => inScenario(anomaly.step, outcome.scenario));
@@ -122,7 +131,9 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
       ...anomalies
         .filter((anomaly) => anomaly.kind === 'double-release')
         .map((anomaly) => `${anomaly.step ?? 'boot'}: iommu group ${anomaly.group} released twice`),
-      ...witness.disagreements.filter((disagreement) => inScenario(disagreement.step, outcome.scenario)).map(describeDisagreement),
+      ...witness.disagreements
+        .filter((disagreement) => inScenario(disagreement.step, outcome.scenario) && !releaseMaybeLost(disagreement))
+        .map(describeDisagreement),
     ];
     const groups = groupsTouching(accounting.groups, outcome.devices, scenarioSpan(groupSource, outcome.scenario));
     const notes: string[] = [];
@@ -142,14 +153,23 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
       notes.push(`iommu group ${anomaly.group} was released but the log never showed it made`);
     }
     const failedChecks = [...(outcome.failedChecks ?? []), ...groupChecks];
-    const inconclusive = [...(outcome.scenario === bootScenario ? [] : blindReasons(outcome.scenario, fromConsole, fromDmesg)), ...(fromViommu?.inconclusive ?? [])];
+    const inconclusive = [
+      ...(outcome.scenario === bootScenario ? [] : blindReasons(outcome.scenario, fromConsole, fromDmesg)),
+      ...(fromViommu?.inconclusive ?? []),
+      ...unconfirmed.map(({ leak, hole }) => `${leak.step ?? 'boot'}: ${describeGroup(leak.group, leak.devices)} was never seen released, but ${hole.reason} at ${hole.step ?? 'boot'}, after it was made: its release may be among them`),
+      ...witness.disagreements
+        .filter((disagreement) => inScenario(disagreement.step, outcome.scenario) && releaseMaybeLost(disagreement))
+        .map((disagreement) => `${disagreement.step}: ${describeGroup(disagreement.group, disagreement.devices)} left /sys/kernel/iommu_groups unreleased in the log, but the log has a hole after it was made: its release may be in it`),
+    ];
     const findings = leaks.length + failedChecks.length + scenarioReports.filter((report) => !report.known).length;
+    const unconfirmedLeaks = unconfirmed.map(({ leak }) => toResultLeak(leak));
     runs.push({
       iommu: evidence.iommu,
       scenario: outcome.scenario,
       verdict: judge(findings, error, inconclusive),
       groups: groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released })),
-      leaks: leaks.map((leak) => ({ group: leak.group, devices: leak.devices, ...(leak.step ? { step: leak.step } : {}) })),
+      leaks: leaks.map(toResultLeak),
+      ...(unconfirmedLeaks.length ? { unconfirmedLeaks } : {}),
       reports: scenarioReports,
       failedChecks,
       ...(error ? { error } : {}),
@@ -162,6 +182,34 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     });
   }
   return runs;
+
+  /** A group gone from sysfs whose release the log may have lost in a hole: not a disagreement it can prove. */
+  function releaseMaybeLost(disagreement: WitnessDisagreement): boolean {
+    return disagreement.kind === 'gone-unreleased' && holeAfterJoin(groupSource, accounting.groups, disagreement.group, disagreement.devices) !== undefined;
+  }
+}
+
+function toResultLeak(leak: LeakFinding): ResultLeak {
+  return { group: leak.group, devices: leak.devices, ...(leak.step ? { step: leak.step } : {}) };
+}
+
+function describeGroup(group: number, devices: string[]): string {
+  return `iommu group ${group}${devices.length ? ` (${devices.join(', ')})` : ''}`;
+}
+
+/**
+ * A hole in the log (messages the kernel dropped) after the last of `devices` joined this instance of
+ * `group`: its "Releasing group" line may have been one of them. Only drops count: a rate-limited
+ * printk ("callbacks suppressed") silences its own printer, never the group lifecycle lines.
+ */
+function holeAfterJoin(log: ParsedLog, groups: GroupRecord[], group: number, devices: string[]): BlindSpot | undefined {
+  const record = groups.filter((candidate) => candidate.id === group && !candidate.released && devices.every((device) => candidate.devices.includes(device))).at(-1);
+  const joins = log.groupEvents.filter((event) => event.type === 'device-added' && event.group === group && event.device !== undefined && devices.includes(event.device));
+  const start = record?.allocatedLine ?? joins[0]?.line ?? -1;
+  // Group ids are reused once released: joins after the id's next allocation are another instance's.
+  const next = log.groupEvents.find((event) => event.type === 'allocated' && event.group === group && event.line > start)?.line ?? Infinity;
+  const lastJoin = Math.max(start, ...joins.filter((event) => event.line >= start && event.line < next).map((event) => event.line));
+  return log.blindSpots.find((spot) => spot.check === 'log' && /\bdropped\b/.test(spot.reason) && spot.line > lastJoin);
 }
 
 function judge(findings: number, error: string | undefined, inconclusive: string[]): Verdict {

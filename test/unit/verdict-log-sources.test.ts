@@ -88,3 +88,44 @@ test("the kmemleak dump is judged under the kmemleak pseudo-scenario, apart from
   t.is(byScenario['kmemleak']?.verdict, 'fail');
   t.like(byScenario['kmemleak']?.reports[0], { kind: 'kmemleak', title: 'memory leak in __iommu_probe_device', step: 'kmemleak/scan' });
 });
+
+const removal = ['[    5.000000] iommu-harness: step vfio-bind-unbind/bind', '[    6.000000] iommu-harness: step vfio-bind-unbind/remove'];
+const goneMark = '[    6.100100] iommu-harness: device-gone 0000:01:00.0';
+const flood = '** 5 printk messages dropped **';
+
+test('a leak inferred across a hole in the log is inconclusive, not a finding: the release may be in the hole', (t) => {
+  const runs = judgeBoot(evidence([...boot, ...removal, flood, goneMark], { outcomes: [vfioOutcome] }));
+  const run = runs.find((candidate) => candidate.scenario === 'vfio-bind-unbind')!;
+  t.is(run.verdict, 'inconclusive');
+  t.deepEqual(run.leaks, []);
+  t.deepEqual(run.unconfirmedLeaks, [{ group: 3, devices: ['0000:01:00.0'], step: 'vfio-bind-unbind/remove' }]);
+  t.true(run.inconclusive.includes('vfio-bind-unbind/remove: iommu group 3 (0000:01:00.0) was never seen released, but the kernel dropped 5 log message(s) at vfio-bind-unbind/remove, after it was made: its release may be among them'));
+  // A late release may fall in a later scenario's hole just as well.
+  const later = judgeBoot(evidence([...boot, ...removal, goneMark, '[    7.000000] iommu-harness: step pci-hotplug/add', flood], { outcomes: [vfioOutcome, outcome('pci-hotplug')] }));
+  t.is(later.find((candidate) => candidate.scenario === 'vfio-bind-unbind')?.verdict, 'inconclusive');
+});
+
+test('a hole before the group was made, or sysfs still listing the emptied group, leaves the leak a finding', (t) => {
+  const early = [boot[0]!, flood, ...boot.slice(1)];
+  const before = judgeBoot(evidence([...early, ...removal, goneMark], { outcomes: [vfioOutcome] })).find((candidate) => candidate.scenario === 'vfio-bind-unbind')!;
+  t.is(before.verdict, 'fail');
+  t.deepEqual(before.leaks, [{ group: 3, devices: ['0000:01:00.0'], step: 'vfio-bind-unbind/remove' }]);
+  const sysfsGroups = [{ step: 'vfio-bind-unbind/remove', groups: { 0: ['0000:00:00.0'], 3: [] } }];
+  const listed = judgeBoot(evidence([...boot, ...removal, flood, goneMark, '[    7.000000] iommu-harness: step pci-hotplug/add'], { outcomes: [{ ...vfioOutcome, sysfsGroups }, outcome('pci-hotplug')] }));
+  const run = listed.find((candidate) => candidate.scenario === 'vfio-bind-unbind')!;
+  t.is(run.verdict, 'fail');
+  t.deepEqual(run.leaks, [{ group: 3, devices: ['0000:01:00.0'], step: 'vfio-bind-unbind/remove' }]);
+  t.is(run.unconfirmedLeaks, undefined);
+});
+
+test('a group gone from sysfs with its release maybe in a hole is inconclusive, not a disagreement', (t) => {
+  const sysfsGroups = [
+    { step: 'vfio-bind-unbind/bind', groups: { 0: ['0000:00:00.0'], 3: ['0000:01:00.0'] } },
+    { step: 'vfio-bind-unbind/remove', groups: { 0: ['0000:00:00.0'] } },
+  ];
+  const lines = [...boot, removal[0]!, removal[1]!, flood, '[    7.000000] iommu-harness: step pci-hotplug/add'];
+  const run = judgeBoot(evidence(lines, { outcomes: [{ ...vfioOutcome, goneDevices: [], sysfsGroups }, outcome('pci-hotplug')] })).find((candidate) => candidate.scenario === 'vfio-bind-unbind')!;
+  t.deepEqual(run.failedChecks, []);
+  t.is(run.verdict, 'inconclusive');
+  t.true(run.inconclusive.some((reason) => /iommu group 3 \(0000:01:00\.0\) left \/sys\/kernel\/iommu_groups unreleased in the log, but the log has a hole/.test(reason)));
+});
