@@ -2,8 +2,8 @@
 // it stands (HEAD of the current repository or --src), runs the scenarios and
 // answers in git bisect's exit codes: 0 good, 1 bad (the expected failure, or
 // any failure when none is expected), 125 skip (the commit does not build or
-// cannot be judged, or a run is inconclusive: a blind check is never good), 128 abort (the harness or the machine failed: going on
-// would blame commits for it).
+// cannot be judged, or a run was blind to the expected failure whatever its verdict: a blind check
+// is never good), 128 abort (the harness or the machine failed: going on would blame commits for it).
 import { cacheLayout, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import type { HarnessResult } from '../report/result.ts';

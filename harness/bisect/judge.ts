@@ -6,10 +6,13 @@
 // different failure alone does not make a commit bad or skipped: a WARNING
 // elsewhere does not hide a group that was released. Skip: the commit could
 // not be judged (a scenario stopped early, the kernel did not boot), or a run
-// that could have shown the signature is inconclusive (lockdep, kmemleak or the
-// log was blind during its steps): an inconclusive run is never good.
+// was blind to the signature whatever its verdict (lockdep off for a lock
+// inversion, a refcount type already spent for a refcount warning, lost log
+// lines for anything: harness/bisect/blindness.ts). A run that FAILs on
+// another report is no less blind than an inconclusive one.
 // Without a signature (`check` with no --expect) any failure is bad.
 import type { HarnessResult, ScenarioRun } from '../report/result.ts';
+import { blindness } from './blindness.ts';
 import { describeFinding, failingFindings, findingsMatching, type MatchedFinding, type Signature } from './signature.ts';
 
 export type StepVerdict = 'good' | 'bad' | 'skip';
@@ -73,17 +76,12 @@ function whyUnobservable(result: HarnessResult, signature: Signature): string | 
     }
     const boot = result.runs.find((run) => run.scenario === 'boot' && run.error);
     if (boot) return `${where(boot)}: ${boot.error}`;
-    return inconclusiveAmong(runs);
+    return blindness(runs, { kind: 'leak' });
   }
   const errored = result.runs.find((run) => run.error);
   if (errored) return `${where(errored)} did not finish (${errored.error}): the report could not have been seen`;
   // A report can land in any run; any run that was blind could have hidden it.
-  return inconclusiveAmong(result.runs);
-}
-
-function inconclusiveAmong(runs: ScenarioRun[]): string | undefined {
-  const blind = runs.find((run) => run.verdict === 'inconclusive');
-  return blind ? `${where(blind)} is inconclusive: ${blind.inconclusive.join('; ')}` : undefined;
+  return blindness(result.runs, { kind: 'report', title: signature.title, ...(signature.reportKind ? { reportKind: signature.reportKind } : {}), ...(signature.message ? { message: signature.message } : {}) });
 }
 
 function where(run: ScenarioRun): string {

@@ -4,7 +4,7 @@
 // allocated at boot and shift when a commit adds or drops a device, so a leak
 // is keyed on the scenario step and the device's BDF; a report on its
 // syzkaller-style title, which names a function, not an address. Pure.
-import type { ReportKind } from '../oracle/index.ts';
+import { oneShotMessage, type ReportKind } from '../oracle/index.ts';
 import type { HarnessResult, ResultLeak, ResultReport, ScenarioRun } from '../report/result.ts';
 
 export type Signature = LeakSignature | ReportSignature;
@@ -27,6 +27,8 @@ export interface ReportSignature {
   title: string;
   /** What the bad end printed; only used to know when the report could not have been seen. */
   reportKind?: ReportKind;
+  /** The bad end's one-shot message (a refcount_t type), for the same reason. */
+  message?: string;
 }
 
 /** A finding of a result that carries the signature, with where it was seen. */
@@ -49,7 +51,10 @@ export function signatureOf(result: HarnessResult): Signature | undefined {
   }
   for (const run of result.runs) {
     const report = run.reports.find((candidate) => !candidate.known);
-    if (report) return { kind: 'report', title: report.title, reportKind: report.kind };
+    if (report) {
+      const message = oneShotMessage({ kind: report.kind, lines: report.text.split('\n') });
+      return { kind: 'report', title: report.title, reportKind: report.kind, ...(message ? { message } : {}) };
+    }
   }
   return undefined;
 }

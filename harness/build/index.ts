@@ -7,11 +7,13 @@ import { contentKey, prepareCache, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import type { Progress } from '../log.ts';
 import { withLock } from '../lock.ts';
-import { debianReleaseOf, ensureDebianSource } from '../source/debian-source.ts';
+import { debianReleaseOf, obtainDebianSource, type DebianSource } from '../source/debian-source.ts';
+import { releaseNotice } from '../source/releases.ts';
 import { checkGitTree, fileAtCommit, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
 import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, switchedOffOptions, type AbsentOption, type ConfigFragment } from './kconfig.ts';
 import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
 
+import { preemptionOf, preemptionRequest, type Preemption } from './preemption.ts';
 export const kconfigDir = fileURLToPath(new URL('../../kconfigs/', import.meta.url));
 
 /** The fragments every kernel gets, in the order they are applied. */
@@ -34,7 +36,7 @@ export async function profileFragment(name: string): Promise<string> {
 }
 
 export interface KernelRequest {
-  /** A git tree, or `debian:6.1` / `debian:6.12` for Debian's packaged source; undefined means Debian's 6.12. */
+  /** A git tree, or `debian:6.1` / `debian:6.12` / `debian:7.2` / `debian:unstable` for Debian's packaged source; undefined means Debian's 6.12. */
   src?: string;
   /** Commit-ish in `src`; HEAD by default. */
   ref?: string;
@@ -47,8 +49,12 @@ export interface KernelSource {
   /** The tree the kernel came from: a path, or `debian:linux-source-RELEASE`. */
   source: string;
   commit: string;
+  /** The Debian package's exact version (`7.2.13-1`), for a Debian source. */
+  packageVersion?: string;
   patches: string[];
 }
+  /** The built kernel's preemption model and why (harness/build/preemption.ts). */
+  preemption?: Preemption;
 
 export interface ObtainedKernel {
   artifacts: KernelArtifacts;
@@ -97,12 +103,17 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
   await prepareCache(layout);
   const debian = debianReleaseOf(request.src);
   if (!debian && request.src) await checkGitTree(request.src);
-  const repo = debian ? await ensureDebianSource(layout, debian, progress) : path.resolve(request.src ?? '.');
+  const debianSource: DebianSource | undefined = debian ? await obtainDebianSource(layout, debian, progress) : undefined;
+  const repo = debianSource ? debianSource.repo : path.resolve(request.src ?? '.');
   const baseCommit = await resolveCommit(repo, request.ref ?? 'HEAD');
   // The release decides which `# since X.Y` options apply; a tree whose Makefile
   // cannot be read gets every option, and olddefconfig's check names what failed.
   const version = makefileVersion(await fileAtCommit(repo, baseCommit, 'Makefile'));
-  const requested = mergeFragments(fragments, version);
+  const notice = version && releaseNotice(version);
+  if (notice) progress.warn(notice);
+  const fromFragments = mergeFragments(fragments, version);
+  // The harness's preemption model, added only where the tree would not land on it by itself.
+  const requested = new Map([...fromFragments, ...preemptionRequest(await fileAtCommit(repo, baseCommit, 'kernel/Kconfig.preempt'), fromFragments)]);
   const absent: AbsentOption[] = version ? absentOptions(fragments, version) : [];
   const patchTexts = await Promise.all(
     request.patches.map((patch) =>
@@ -113,7 +124,8 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
   );
   const key = contentKey('x86_64', baseCommit, renderConfig(requested), ...patchTexts);
   const source: KernelSource = {
-    source: debian ? `debian:linux-source-${debian}` : repo,
+    source: debianSource ? `debian:${debianSource.package}` : repo,
+    ...(debianSource?.version ? { packageVersion: debianSource.version } : {}),
     commit: baseCommit,
     patches: request.patches.map((patch) => path.resolve(patch)),
   };
@@ -122,14 +134,18 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     progress.step(`${formatVersion(version)} predates ${absent.map((option) => `${option.option} (${formatVersion(option.since)})`).join(', ')}: built without them`);
   }
   const cached = await cachedKernel(layout, key);
+  const withPreemption = async (artifacts: KernelArtifacts): Promise<KernelSource> => {
+    const preemption = preemptionOf(await readFile(artifacts.config, 'utf8'), fromFragments);
+    return preemption ? { ...source, preemption } : source;
+  };
   if (cached) {
     progress.step(`kernel ${cached.release} from cache (${key})`);
-    return { artifacts: cached, source, absentOptions: absent, buildSeconds: 0 };
+    return { artifacts: cached, source: await withPreemption(cached), absentOptions: absent, buildSeconds: 0 };
   }
   const worktree = worktreeFor(layout, repo);
   return withLock(layout.locks, path.basename(worktree), 120 * 60_000, async (lockLost) => {
     const raced = await cachedKernel(layout, key);
-    if (raced) return { artifacts: raced, source, absentOptions: absent, buildSeconds: 0 };
+    if (raced) return { artifacts: raced, source: await withPreemption(raced), absentOptions: absent, buildSeconds: 0 };
     const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress, cancelSignal: lockLost });
     // One build directory per worktree and config: patch variants of one
     // config rebuild incrementally, and switching profiles (kmemleak, KASAN)
@@ -137,6 +153,6 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     const buildDir = path.join(layout.builds, `${path.basename(worktree)}-${contentKey(renderConfig(requested)).slice(0, 8)}`);
     const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress, cancelSignal: lockLost });
     progress.step(`built ${outcome.artifacts.release} in ${outcome.seconds.toFixed(0)} s`);
-    return { artifacts: outcome.artifacts, source, absentOptions: absent, buildSeconds: outcome.seconds };
+    return { artifacts: outcome.artifacts, source: await withPreemption(outcome.artifacts), absentOptions: absent, buildSeconds: outcome.seconds };
   });
 }

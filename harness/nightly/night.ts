@@ -1,7 +1,9 @@
 // One night's results: the shape of night.json, which the JUnit, HTML, merge
 // and the next night's baseline all read. Field names are stable: dashboards
 // and scripts depend on them. Pure.
+import { blindness, type Sought } from '../bisect/blindness.ts';
 import type { IommuModel } from '../machine/topology.ts';
+import { oneShotMessage, type ReportKind } from '../oracle/index.ts';
 import type { ScenarioRun, Verdict } from '../report/result.ts';
 import type { MatrixCell, Shard } from './matrix.ts';
 import type { Plan } from './plan.ts';
@@ -96,6 +98,8 @@ export interface NightDiff {
   still: string[];
   /** In the baseline, and their cell ran and was judged tonight without them. */
   fixed: Finding[];
+  /** In the baseline and absent tonight, but tonight's runs of their cell could not have shown them (neither fixed nor still); absent when none. */
+  unseen?: { signature: string; reason: string }[];
 }
 
 export interface Night {
@@ -209,21 +213,35 @@ export function assembleNight(input: AssembleInput): Night {
     return { ...cell, verdict, status: 'pass', runs: cellRuns.map((run) => run.unit), findings: cellFindings, failedCycles: cellRuns.filter((run) => run.verdict === 'fail').length };
   });
 
-  // A baseline failure is fixed only where tonight judged its cell: an error or a cell not run proves nothing.
+  // A baseline failure is fixed only where tonight judged its cell (an error or a cell not run
+  // proves nothing) and every run of it could have shown the failure: a cell failing on another
+  // report with lockdep off proves nothing about last night's lock inversion.
   const judged = new Set(cells.filter((cell) => cell.verdict === 'pass' || cell.verdict === 'fail').map((cell) => cell.id));
   const tonight = new Set(findings.map((finding) => finding.signature));
+  const gone = [...baselineFindings.values()].filter((finding) => judged.has(finding.cell) && !tonight.has(finding.signature));
+  const unseen = gone.flatMap((finding) => {
+    const reason = blindness(
+      runs.filter((run) => run.cell === finding.cell).flatMap((run) => run.results),
+      soughtOf(finding),
+    );
+    return reason === undefined ? [] : [{ signature: finding.signature, reason }];
+  });
   const diff: NightDiff = {
     new: findings.filter((finding) => isNew(finding.signature)).map((finding) => finding.signature),
     still: findings.filter((finding) => !isNew(finding.signature)).map((finding) => finding.signature),
-    fixed: [...baselineFindings.values()].filter((finding) => judged.has(finding.cell) && !tonight.has(finding.signature)),
+    fixed: gone.filter((finding) => !unseen.some((blind) => blind.signature === finding.signature)),
+    ...(unseen.length ? { unseen } : {}),
   };
   const newSet = new Set(diff.new);
   const fixedCells = new Set(diff.fixed.map((finding) => finding.cell));
+  const unseenCells = new Set(gone.filter((finding) => unseen.some((blind) => blind.signature === finding.signature)).map((finding) => finding.cell));
   for (const cell of cells) {
     if (cell.findings.some((signature) => newSet.has(signature))) cell.status = 'new';
     else if (cell.findings.length) cell.status = 'still';
     else if (cell.verdict === 'error' || cell.verdict === 'not-run' || cell.verdict === 'inconclusive') cell.status = cell.verdict;
     else if (cell.verdict === 'fail') cell.status = 'new'; // failed without a finding the oracle could name: treat as new
+    // Passed, but blind to what failed last night (a refcount type already spent): not fixed.
+    else if (unseenCells.has(cell.id)) cell.status = 'inconclusive';
     else if (fixedCells.has(cell.id)) cell.status = 'fixed';
     else cell.status = 'pass';
   }
@@ -264,6 +282,15 @@ export function assembleNight(input: AssembleInput): Night {
     diff,
     summary,
   };
+}
+
+/** What tonight's runs must have been able to see for a baseline finding's absence to mean fixed. */
+function soughtOf(finding: Finding): Sought {
+  if (finding.kind !== 'report') return { kind: finding.kind };
+  const reportKind = finding.reportKind as ReportKind | undefined;
+  // The evidence holds the report's first lines, where a one-shot message is printed.
+  const message = reportKind ? oneShotMessage({ kind: reportKind, lines: finding.evidence.split('\n') }) : undefined;
+  return { kind: 'report', title: finding.title, ...(reportKind ? { reportKind } : {}), ...(message ? { message } : {}) };
 }
 
 function worst(verdicts: Verdict[]): Verdict {

@@ -126,15 +126,56 @@ test('judge: a report signature is good once every scenario finished without it'
   t.is(judgeStep([result(boot(), leaking())], signature).verdict, 'good', 'a leak alone does not hide a WARNING');
 });
 
-test('judge: an inconclusive run is never good: a report signature, a leak signature or none is skipped', (t) => {
-  const signature: Signature = { kind: 'report', title: 'possible deadlock in iommu_group_release', reportKind: 'lockdep' };
-  const off = run({ verdict: 'inconclusive', inconclusive: ['lock checking was off after possible deadlock in foo, from boot on'] });
-  t.is(judgeStep([result(boot(), off)], signature).verdict, 'skip');
-  t.regex(judgeStep([result(boot(), off)], signature).reason, /inconclusive: lock checking was off/);
-  t.is(judgeStep([result(boot(), off)], { kind: 'report', title: 'WARNING in iommu_map', reportKind: 'warning' }).verdict, 'skip');
-  t.is(judgeStep([result(boot(), off)], { kind: 'leak', scenario: 'vfio-bind-unbind', device: edu }).verdict, 'skip');
-  t.is(judgeStep([result(boot(), off)], undefined).verdict, 'skip');
-  t.is(bisectRunExitCode[judgeStep([result(boot(), off)], undefined).verdict], 125);
+test('judge: a run blind to the signature is skip whatever its verdict; blind to another check, it still sees', (t) => {
+  const lockdepOff = 'lock checking was off after possible deadlock in foo, from boot on: a lock inversion in this scenario\'s steps would not be reported';
+  const inversion: Signature = { kind: 'report', title: 'possible deadlock in iommu_group_release', reportKind: 'lockdep' };
+  const warn: Signature = { kind: 'report', title: 'WARNING in iommu_map', reportKind: 'warning' };
+  const leak: Signature = { kind: 'leak', scenario: 'vfio-bind-unbind', device: edu };
+  const inconclusive = run({ verdict: 'inconclusive', inconclusive: [lockdepOff] });
+  // Fails on another report, with lockdep already off: it could not have shown a lock inversion.
+  const failing = run({ verdict: 'fail', reports: [warning('WARNING in vfio_unregister_group_dev')], inconclusive: [lockdepOff] });
+  for (const blind of [inconclusive, failing]) {
+    const judged = judgeStep([result(boot(), blind)], inversion);
+    t.is(judged.verdict, 'skip', `${blind.verdict}: lockdep off hides a lock inversion`);
+    t.regex(judged.reason, /(is inconclusive|\(fail\) was blind to it): lock checking was off/);
+    t.is(bisectRunExitCode[judged.verdict], 125);
+    t.is(judgeStep([result(boot(), blind)], { kind: 'report', title: inversion.title }).verdict, 'skip', 'the kind is read from a typed title too');
+    t.is(judgeStep([result(boot(), blind)], warn).verdict, 'good', `${blind.verdict}: a WARNING prints with lockdep off`);
+    t.is(judgeStep([result(boot(), blind)], leak).verdict, 'good', `${blind.verdict}: the group ledger does not need lockdep`);
+  }
+  t.is(judgeStep([result(boot(), inconclusive)], undefined).verdict, 'skip', 'without a signature every check counts');
+
+  const dropped = run({ verdict: 'fail', reports: [warning('WARNING in vfio_unregister_group_dev')], inconclusive: ['vfio-bind-unbind/remove: the kernel dropped 12 log message(s): a report or group event may be missing'] });
+  for (const signature of [inversion, warn, leak]) t.is(judgeStep([result(boot(), dropped)], signature).verdict, 'skip', `lost lines hide a ${signature.kind}`);
+  const unknown = run({ verdict: 'fail', reports: [warning('WARNING in vfio_unregister_group_dev')], inconclusive: ['a reason no rule knows'] });
+  for (const signature of [inversion, warn, leak]) t.is(judgeStep([result(boot(), unknown)], signature).verdict, 'skip', 'a blind spot not understood hides everything');
+
+  const kmemleakOff = run({ scenario: 'kmemleak', groups: [], verdict: 'fail', reports: [warning('WARNING in x')], inconclusive: ['kmemleak was disabled (kmemleak: Kernel memory leak detector disabled): no memory leak could be reported'] });
+  t.is(judgeStep([result(boot(), run(), kmemleakOff)], { kind: 'report', title: 'memory leak in iommu_group_alloc' }).verdict, 'skip');
+  t.is(judgeStep([result(boot(), run(), kmemleakOff)], warn).verdict, 'good');
+});
+
+test('judge: a refcount_t type the boot already printed hides a later one of that type (WARN_ONCE), known or not', (t) => {
+  const refcount = (title: string, message: string, extra: Partial<ResultReport> = {}): ResultReport => ({
+    kind: 'refcount',
+    title,
+    text: `------------[ cut here ]------------\n${message}\nWARNING: CPU: 0 PID: 68 at lib/refcount.c:28 refcount_warn_saturate+0x99/0xda`,
+    corrupted: false,
+    ...extra,
+  });
+  const underflow = 'refcount_t: underflow; use-after-free.';
+  const bad = result(boot(), run({ verdict: 'fail', reports: [refcount('WARNING: refcount bug in vfio_unregister_group_dev', underflow, { step: 'vfio-bind-unbind/unbind' })] }));
+  const signature = signatureOf(bad);
+  t.deepEqual(signature, { kind: 'report', title: 'WARNING: refcount bug in vfio_unregister_group_dev', reportKind: 'refcount', message: underflow });
+  // At the next commit another underflow, printed first in the boot and known, spent the type.
+  const spent = result(boot({ reports: [refcount('WARNING: refcount bug in pci_dev_put', underflow, { known: 'triaged' })] }), run());
+  const judged = judgeStep([spent], signature);
+  t.is(judged.verdict, 'skip');
+  t.regex(judged.reason, /"refcount_t: underflow; use-after-free\." was printed already \(WARNING: refcount bug in pci_dev_put\).*once per refcount type/);
+  const otherType = result(boot({ reports: [refcount('WARNING: refcount bug in pci_dev_put', 'refcount_t: saturated; leaking memory.', { known: 'triaged' })] }), run());
+  t.is(judgeStep([otherType], signature).verdict, 'good', 'another type has its own once-flag');
+  t.is(judgeStep([otherType], { kind: 'report', title: 'WARNING: refcount bug in vfio_unregister_group_dev' }).verdict, 'skip', 'a typed title names no type: any spent one may be it');
+  t.is(judgeStep([result(boot(), run())], signature).verdict, 'good');
 });
 
 test('judge without a signature: any failure is bad, errors skip, all passing is good', (t) => {
