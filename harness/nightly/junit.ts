@@ -2,17 +2,9 @@
 // name="scenario"> per matrix cell, a <failure> whose text is the evidence,
 // an <error> when the harness could not judge the cell. Pure.
 import type { Finding, Night, NightCell } from './night.ts';
+import { testcaseXml, xmlEscape, type JUnitCase } from '../report/junit-xml.ts';
 
-// XML 1.0 cannot carry most control characters even escaped; kernel consoles have them.
-export function xmlEscape(text: string): string {
-  return text
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
-}
+export { xmlEscape };
 
 const statusWords: Record<string, string> = { new: 'NEW', still: 'still failing' };
 
@@ -30,41 +22,40 @@ export function renderJUnit(night: Night): string {
     const errors = cells.filter((cell) => cell.verdict === 'error' || cell.verdict === 'not-run').length;
     const time = cells.reduce((sum, cell) => sum + seconds(cell), 0);
     out.push(`  <testsuite name="${xmlEscape(classname)}" tests="${cells.length}" failures="${failures}" errors="${errors}" time="${time.toFixed(1)}" timestamp="${xmlEscape(night.startedAt)}">`);
-    for (const cell of cells) {
-      const open = `    <testcase classname="${xmlEscape(classname)}" name="${xmlEscape(cell.scenario)}" time="${seconds(cell).toFixed(1)}"`;
-      const logs = logLines(night, cell);
-      if (cell.verdict === 'fail') {
-        const findings = cell.findings.map((signature) => bySignature.get(signature)).filter((finding): finding is Finding => Boolean(finding));
-        const first = findings[0];
-        const message = first ? first.title + (findings.length > 1 ? ` (+${findings.length - 1} more)` : '') : 'failed';
-        const text = [
-          `${statusWords[cell.status] ?? cell.status}; failed ${cell.failedCycles} of ${cell.runs.length} cycle(s)`,
-          ...findings.flatMap((finding) => ['', `${finding.title}  [${night.diff.new.includes(finding.signature) ? 'new' : 'still failing'}]`, finding.evidence]),
-          '',
-          ...logs,
-        ].join('\n');
-        out.push(`${open}>`, `      <failure message="${xmlEscape(message)}" type="${xmlEscape(first?.reportKind ?? first?.kind ?? 'fail')}">${xmlEscape(text)}</failure>`, '    </testcase>');
-      } else if (cell.verdict === 'error' || cell.verdict === 'not-run') {
-        const errors = night.runs.filter((run) => run.cell === cell.id && run.error).map((run) => `${run.unit}: ${run.error!.kind}: ${run.error!.message}${run.error!.log ? ` (log: ${run.error!.log})` : ''}`);
-        const message = cell.verdict === 'not-run' ? 'not run' : (night.runs.find((run) => run.cell === cell.id && run.error)?.error?.message ?? 'could not be judged');
-        out.push(`${open}>`, `      <error message="${xmlEscape(message)}" type="${cell.verdict === 'not-run' ? 'not-run' : 'infrastructure'}">${xmlEscape([...errors, '', ...logs].join('\n'))}</error>`, '    </testcase>');
-      } else if (cell.verdict === 'inconclusive') {
-        // No finding, but a check the verdict relies on was blind: not a pass.
-        const reasons = night.runs.filter((run) => run.cell === cell.id).flatMap((run) => run.results.flatMap((result) => (result.inconclusive ?? []).map((reason) => `${run.unit}: ${result.scenario}: ${reason}`)));
-        out.push(`${open}>`, `      <skipped message="${xmlEscape(`inconclusive: ${reasons[0] ?? 'a check was blind'}`)}"/>`, `      <system-out>${xmlEscape([...reasons, '', ...logs].join('\n'))}</system-out>`, '    </testcase>');
-      } else {
-        const known = night.known.filter((finding) => finding.cell === cell.id);
-        if (known.length) {
-          out.push(`${open}>`, `      <system-out>${xmlEscape(known.map((finding) => `known: ${finding.title} (${finding.known})`).join('\n'))}</system-out>`, '    </testcase>');
-        } else {
-          out.push(`${open}/>`);
-        }
-      }
-    }
+    for (const cell of cells) out.push(...testcaseXml(nightCase(night, cell, classname, seconds(cell), bySignature)));
     out.push('  </testsuite>');
   }
   out.push('</testsuites>');
   return `${out.join('\n')}\n`;
+}
+
+function nightCase(night: Night, cell: NightCell, classname: string, seconds: number, bySignature: Map<string, Finding>): JUnitCase {
+  const testcase = { classname, name: cell.scenario, seconds };
+  const logs = logLines(night, cell);
+  if (cell.verdict === 'fail') {
+    const findings = cell.findings.map((signature) => bySignature.get(signature)).filter((finding): finding is Finding => Boolean(finding));
+    const first = findings[0];
+    const message = first ? first.title + (findings.length > 1 ? ` (+${findings.length - 1} more)` : '') : 'failed';
+    const text = [
+      `${statusWords[cell.status] ?? cell.status}; failed ${cell.failedCycles} of ${cell.runs.length} cycle(s)`,
+      ...findings.flatMap((finding) => ['', `${finding.title}  [${night.diff.new.includes(finding.signature) ? 'new' : 'still failing'}]`, finding.evidence]),
+      '',
+      ...logs,
+    ].join('\n');
+    return { ...testcase, outcome: { element: 'failure', message, type: first?.reportKind ?? first?.kind ?? 'fail', text } };
+  }
+  if (cell.verdict === 'error' || cell.verdict === 'not-run') {
+    const errors = night.runs.filter((run) => run.cell === cell.id && run.error).map((run) => `${run.unit}: ${run.error!.kind}: ${run.error!.message}${run.error!.log ? ` (log: ${run.error!.log})` : ''}`);
+    const message = cell.verdict === 'not-run' ? 'not run' : (night.runs.find((run) => run.cell === cell.id && run.error)?.error?.message ?? 'could not be judged');
+    return { ...testcase, outcome: { element: 'error', message, type: cell.verdict === 'not-run' ? 'not-run' : 'infrastructure', text: [...errors, '', ...logs].join('\n') } };
+  }
+  if (cell.verdict === 'inconclusive') {
+    // No finding, but a check the verdict relies on was blind: not a pass.
+    const reasons = night.runs.filter((run) => run.cell === cell.id).flatMap((run) => run.results.flatMap((result) => (result.inconclusive ?? []).map((reason) => `${run.unit}: ${result.scenario}: ${reason}`)));
+    return { ...testcase, outcome: { element: 'skipped', message: `inconclusive: ${reasons[0] ?? 'a check was blind'}` }, systemOut: [...reasons, '', ...logs].join('\n') };
+  }
+  const known = night.known.filter((finding) => finding.cell === cell.id);
+  return known.length ? { ...testcase, systemOut: known.map((finding) => `known: ${finding.title} (${finding.known})`).join('\n') } : testcase;
 }
 
 function logLines(night: Night, cell: NightCell): string[] {
