@@ -1,7 +1,7 @@
 // The command line. Each command turns its options into a library call and
 // the result into output and an exit code; failures end in one line with the
 // cause, the log that shows it, and the exit code of their kind.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { ExitCode, HarnessError } from '../errors.ts';
 import { createProgress } from '../log.ts';
@@ -20,6 +20,7 @@ import { renderChecks, runChecks } from './doctor.ts';
 import { profileFragment } from '../build/index.ts';
 import { setup } from './setup.ts';
 import { writeFailure } from './report-error.ts';
+import { readLog, requireKernelLog, stdinName } from './read-log.ts';
 import { checkRunOptions, parseIommus, parsePositive } from './options.ts';
 import { addNightlyCommands } from '../nightly/commands.ts';
 import { addBisectCommands } from '../bisect/commands.ts';
@@ -92,21 +93,27 @@ program
 program
   .command('parse')
   .description('run the oracle on saved console or dmesg logs; exit 1 on a report, a leak or a double release, 4 when lines were dropped or kmemleak was off')
-  .argument('<file...>', 'log files')
+  .argument('<file...>', 'log files, plain, gzip or xz; - for stdin')
   .option('--json', 'print JSON')
   .option('--viommu-trace <file>', 'the boot\'s vIOMMU trace (default: viommu-trace.log beside each log, when there)')
   .action(async (files: string[], options) => {
-    const results = [];
+    if (files.filter((file) => file === stdinName).length > 1) throw new HarnessError('usage', 'stdin (-) can be read once');
+    const texts = [];
+    // Every input is read and checked before any is judged: a wrong file among them is exit 2, not a verdict on the rest.
     for (const file of files) {
-      const text = await readFile(file, 'utf8').catch(() => {
-        throw new HarnessError('usage', `cannot read ${file}`);
-      });
+      const text = await readLog(file);
+      requireKernelLog(text, file);
+      texts.push({ file, text });
+    }
+    const results = [];
+    for (const { file, text } of texts) {
       // The same report objects as `run --json` writes.
-      const tracePath = options.viommuTrace ?? viommuTracePath(file);
-      const trace = await readFile(tracePath, 'utf8').catch(() => {
-        if (options.viommuTrace) throw new HarnessError('usage', `cannot read ${tracePath}`);
+      // stdin has no folder for a trace to be beside (dirname('-') is the current folder).
+      const tracePath = options.viommuTrace ?? (file === stdinName ? undefined : viommuTracePath(file));
+      const trace = tracePath === undefined ? undefined : await readLog(tracePath).catch((error: unknown) => {
+        if (options.viommuTrace) throw error;
       });
-      results.push({ file, ...(trace === undefined ? judgeLog(text) : withViommuLedger(judgeLog(text), trace, tracePath)) });
+      results.push({ file, ...(trace === undefined || tracePath === undefined ? judgeLog(text) : withViommuLedger(judgeLog(text), trace, tracePath)) });
     }
     if (options.json) {
       process.stdout.write(`${JSON.stringify(results.length === 1 ? results[0] : results, null, 2)}\n`);
