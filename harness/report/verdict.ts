@@ -52,6 +52,11 @@ export interface ScenarioOutcome {
   skippedSteps?: { step: string; reason: string }[];
   /** Where the scenario's seconds went (all its cycles). */
   cost?: GuestCost;
+  /**
+   * The step the guest was lost in (QEMU ended or hung, or SSH stopped answering): a group whose last
+   * device left there may have been released after the log stopped, so it proves no leak.
+   */
+  lostInStep?: string;
 }
 
 export interface BootEvidence {
@@ -96,6 +101,11 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   });
   const groupSource = chooseGroupSource(fromConsole, fromDmesg);
   const accounting = accountGroups(groupSource.groupEvents);
+  // "Adding to iommu group" is dev_info, always printed; "Allocated group" and "Releasing group" are
+  // pr_debug, printed only through dynamic debug. Without them every removal would read as a leak.
+  const lifecycleSilent =
+    groupSource.groupEvents.some((event) => event.type === 'device-added') &&
+    !groupSource.groupEvents.some((event) => event.type === 'allocated' || event.type === 'released');
 
   const inScenario = (step: string | undefined, scenario: string) =>
     scenario === bootScenario ? step === undefined || !step.includes('/') : step?.startsWith(`${scenario}/`) ?? false;
@@ -115,10 +125,15 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     // A leak the log infers only from a release it never showed needs the log to have been whole
     // after the group's last device joined; sysfs still listing the empty group needs no log at all.
     const unconfirmed: { leak: LeakFinding; hole: BlindSpot }[] = [];
+    const unprintable: LeakFinding[] = [];
+    const cutOff: LeakFinding[] = [];
     const ledgerLeaks: LeakFinding[] = [];
     for (const leak of accounting.leaks.filter((candidate) => inScenario(candidate.step, outcome.scenario))) {
-      const hole = witnessLeaks.some((seen) => seen.group === leak.group) ? undefined : holeAfterJoin(groupSource, accounting.groups, leak.group, leak.devices);
-      if (hole) unconfirmed.push({ leak, hole });
+      const hole = holeAfterJoin(groupSource, accounting.groups, leak.group, leak.devices);
+      if (witnessLeaks.some((seen) => seen.group === leak.group)) ledgerLeaks.push(leak);
+      else if (lifecycleSilent) unprintable.push(leak);
+      else if (outcome.lostInStep !== undefined && leak.step === outcome.lostInStep) cutOff.push(leak);
+      else if (hole) unconfirmed.push({ leak, hole });
       else ledgerLeaks.push(leak);
     }
     const leaks = mergeLeaks(ledgerLeaks, witnessLeaks);
@@ -149,6 +164,10 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
         error ??= `sysfs put ${device} in iommu group ${id}, but the kernel log never showed it joining: the log is incomplete`;
       }
     }
+    if (lifecycleSilent && outcome.scenario !== kmemleakScan) error ??= lifecycleSilentError;
+    for (const leak of cutOff) {
+      notes.push(`${leak.step}: ${describeGroup(leak.group, leak.devices)} was not seen released before the guest was lost in that step: its release may never have reached the log, so no leak is claimed`);
+    }
     for (const anomaly of anomalies.filter((candidate) => candidate.kind === 'release-of-unknown')) {
       notes.push(`iommu group ${anomaly.group} was released but the log never showed it made`);
     }
@@ -162,7 +181,7 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
         .map((disagreement) => `${disagreement.step}: ${describeGroup(disagreement.group, disagreement.devices)} left /sys/kernel/iommu_groups unreleased in the log, but the log has a hole after it was made: its release may be in it`),
     ];
     const findings = leaks.length + failedChecks.length + scenarioReports.filter((report) => !report.known).length;
-    const unconfirmedLeaks = unconfirmed.map(({ leak }) => toResultLeak(leak));
+    const unconfirmedLeaks = [...unprintable, ...cutOff, ...unconfirmed.map(({ leak }) => leak)].map(toResultLeak);
     runs.push({
       iommu: evidence.iommu,
       scenario: outcome.scenario,
@@ -185,9 +204,14 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
 
   /** A group gone from sysfs whose release the log may have lost in a hole: not a disagreement it can prove. */
   function releaseMaybeLost(disagreement: WitnessDisagreement): boolean {
-    return disagreement.kind === 'gone-unreleased' && holeAfterJoin(groupSource, accounting.groups, disagreement.group, disagreement.devices) !== undefined;
+    return disagreement.kind === 'gone-unreleased' && (lifecycleSilent || holeAfterJoin(groupSource, accounting.groups, disagreement.group, disagreement.devices) !== undefined);
   }
 }
+
+const lifecycleSilentError =
+  'the kernel log shows devices joining iommu groups ("Adding to iommu group") but never "Allocated group" or "Releasing group": ' +
+  'the group lifecycle messages (pr_debug in iommu_group_alloc() and iommu_group_release()) are off, so no release could be seen; ' +
+  'they need dynamic debug (CONFIG_DYNAMIC_DEBUG=y, and the dyndbg= the harness puts on the kernel command line)';
 
 function toResultLeak(leak: LeakFinding): ResultLeak {
   return { group: leak.group, devices: leak.devices, ...(leak.step ? { step: leak.step } : {}) };

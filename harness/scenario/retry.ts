@@ -45,7 +45,9 @@ export function retryPlan(plan: BootPlan, lost: LostGuest): BootPlan {
 export function mergeRetried(first: BootOutcome & { lost: LostGuest }, second: BootOutcome): BootOutcome {
   const { lost } = first;
   const lostRun = first.runs.find((run) => run.scenario === lost.scenario);
-  const unconfirmed = (lostRun?.leaks ?? []).map((leak) => `iommu group ${leak.group} (${leak.devices.join(' ')})`);
+  const unconfirmed = [...(lostRun?.unconfirmedLeaks ?? []), ...(lostRun?.leaks ?? [])]
+    .filter((leak) => leak.step === lost.step)
+    .map((leak) => `iommu group ${leak.group} (${leak.devices.join(' ')})`);
   const retried =
     `the first boot (${lostRun?.logs.console ?? 'its console log'}) lost its guest in ${lost.scenario}${lost.cycle > 1 ? ` cycle ${lost.cycle}` : ''}: ${lost.why}` +
     (unconfirmed.length ? `; not released there before the loss, so not a leak it could show: ${unconfirmed.join(', ')}` : '');

@@ -252,10 +252,13 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           options.progress.warn(`${plan.id}: ${scenario.name}: ${outcome.error}`);
           // A timed-out command leaves the SSH channel in an unknown state.
           // A guest that no longer accepts SSH cannot run the boot's other scenarios: they are not run, with the reason.
-          if (machine.exit) lost ??= { scenario: scenario.name, cycle: cycleNumber ?? 1, step: guest.step, why: outcome.error };
-          else if (!(await machine.reconnect().then(() => true, () => false))) {
+          if (machine.exit) {
+            lost ??= { scenario: scenario.name, cycle: cycleNumber ?? 1, step: guest.step, why: outcome.error };
+            outcome.lostInStep = guest.step;
+          } else if (!(await machine.reconnect().then(() => true, () => false))) {
             blockedBy ??= `the guest stopped answering SSH after ${guest.step}`;
             lost ??= { scenario: scenario.name, cycle: cycleNumber ?? 1, step: guest.step, why: outcome.error };
+            outcome.lostInStep = guest.step;
             const vcpus = await recordLostGuest(machine, options.vmlinux);
             if (vcpus) {
               outcome.error += ` (when it was lost: ${vcpus})`;

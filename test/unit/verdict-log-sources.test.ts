@@ -1,7 +1,7 @@
 // Console and dmesg as evidence: which capture the verdict reads what from, and what a hole in
 // the log or a kernel without its group lifecycle messages leaves provable.
 import test from 'ava';
-import { parseKnownIssues } from '../../harness/oracle/index.ts';
+import { parseKnownIssues, type SysfsSnapshot } from '../../harness/oracle/index.ts';
 import { judgeBoot, unusedKnownIssues, type BootEvidence, type ScenarioOutcome } from '../../harness/report/verdict.ts';
 
 const boot = [
@@ -119,7 +119,7 @@ test('a hole before the group was made, or sysfs still listing the emptied group
 });
 
 test('a group gone from sysfs with its release maybe in a hole is inconclusive, not a disagreement', (t) => {
-  const sysfsGroups = [
+  const sysfsGroups: SysfsSnapshot[] = [
     { step: 'vfio-bind-unbind/bind', groups: { 0: ['0000:00:00.0'], 3: ['0000:01:00.0'] } },
     { step: 'vfio-bind-unbind/remove', groups: { 0: ['0000:00:00.0'] } },
   ];
@@ -128,4 +128,19 @@ test('a group gone from sysfs with its release maybe in a hole is inconclusive, 
   t.deepEqual(run.failedChecks, []);
   t.is(run.verdict, 'inconclusive');
   t.true(run.inconclusive.some((reason) => /iommu group 3 \(0000:01:00\.0\) left \/sys\/kernel\/iommu_groups unreleased in the log, but the log has a hole/.test(reason)));
+});
+
+test('a boot that shows "Adding to iommu group" but never "Allocated group" is an error naming dynamic debug, not a leak per removal', (t) => {
+  // A kernel built without CONFIG_DYNAMIC_DEBUG prints the dev_info add but neither pr_debug line.
+  const silent = boot.filter((line) => !/Allocated group/.test(line));
+  const runs = judgeBoot(evidence([...silent, ...removal, goneMark], { outcomes: [vfioOutcome] }));
+  const run = runs.find((candidate) => candidate.scenario === 'vfio-bind-unbind')!;
+  t.is(run.verdict, 'error');
+  t.regex(run.error ?? '', /never "Allocated group".*dynamic debug \(CONFIG_DYNAMIC_DEBUG=y/);
+  t.deepEqual(run.leaks, []);
+  t.deepEqual(run.unconfirmedLeaks, [{ group: 3, devices: ['0000:01:00.0'], step: 'vfio-bind-unbind/remove' }]);
+  t.is(runs.find((candidate) => candidate.scenario === 'boot')?.verdict, 'error');
+  // A kernel report is still a finding; a log with the lifecycle lines is judged as before.
+  t.is(judgeBoot(evidence([...silent, ...removal, ...warn('    6.050000'), goneMark], { outcomes: [vfioOutcome] })).find((candidate) => candidate.scenario === 'vfio-bind-unbind')?.verdict, 'fail');
+  t.is(judgeBoot(evidence([...boot, ...removal, goneMark], { outcomes: [vfioOutcome] })).find((candidate) => candidate.scenario === 'vfio-bind-unbind')?.verdict, 'fail');
 });

@@ -1,0 +1,36 @@
+// What the runner knows about a scenario beyond the log, judged: a guest lost mid-step, a check the
+// runner could not switch on, a kmemleak scan that never ran, a guest-side failure that is the kernel's.
+import test from 'ava';
+import { judgeBoot, type BootEvidence, type ScenarioOutcome } from '../../harness/report/verdict.ts';
+
+const boot = [
+  '[    0.000000] Linux version 6.12.117+ (iommu-harness@localhost) #12 SMP',
+  '[    0.513000] iommu: Allocated group 3',
+  '[    0.513100] pci 0000:01:00.0: Adding to iommu group 3',
+];
+const removal = [
+  '[    5.000000] iommu-harness: step b/cycle7/bind',
+  '[    6.000000] iommu-harness: step b/cycle7/rescan',
+  '[    6.100100] iommu-harness: device-gone 0000:01:00.0',
+];
+const outcome = (extra: Partial<ScenarioOutcome> = {}): ScenarioOutcome => ({ scenario: 'b', goneDevices: ['0000:01:00.0'], devices: ['0000:01:00.0'], ...extra });
+
+function evidence(console: string[], outcomes: ScenarioOutcome[]): BootEvidence {
+  return { iommu: 'intel', accel: 'tcg', console: console.join('\n'), consolePath: 'console.log', outcomes, known: [] };
+}
+
+const scenarioRun = (runs: ReturnType<typeof judgeBoot>, name = 'b') => runs.find((run) => run.scenario === name)!;
+
+test('a leak in the step the guest was lost in is no finding: the run is the loss, an error (exit 3, never 1)', (t) => {
+  const why = 'b/cycle7/rescan: the guest shell ended during a command (QEMU itself had ended, signal SIGSEGV)';
+  const run = scenarioRun(judgeBoot(evidence([...boot, ...removal], [outcome({ error: why, lostInStep: 'b/cycle7/rescan' })])));
+  t.is(run.verdict, 'error');
+  t.is(run.error, why);
+  t.deepEqual(run.leaks, []);
+  t.deepEqual(run.unconfirmedLeaks, [{ group: 3, devices: ['0000:01:00.0'], step: 'b/cycle7/rescan' }]);
+  t.true(run.notes.some((note) => /iommu group 3 \(0000:01:00\.0\) was not seen released before the guest was lost in that step/.test(note)));
+  // A leak in an earlier step of the lost scenario had all the time it needed: it stands.
+  const earlier = scenarioRun(judgeBoot(evidence([...boot, removal[0]!, removal[2]!, removal[1]!], [outcome({ error: why, lostInStep: 'b/cycle7/rescan' })])));
+  t.is(earlier.verdict, 'fail');
+  t.deepEqual(earlier.leaks, [{ group: 3, devices: ['0000:01:00.0'], step: 'b/cycle7/bind' }]);
+});
