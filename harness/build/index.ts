@@ -12,9 +12,9 @@ import { releaseNotice } from '../source/releases.ts';
 import { checkGitTree, fileAtCommit, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
 import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, switchedOffOptions, type AbsentOption, type ConfigFragment } from './kconfig.ts';
 import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
-
 import { preemptionOf, preemptionRequest, type Preemption } from './preemption.ts';
 export const kconfigDir = fileURLToPath(new URL('../../kconfigs/', import.meta.url));
+
 
 /** The fragments every kernel gets, in the order they are applied. */
 export const standardFragments = ['base.config', 'intel-iommu.config', 'virtio-iommu.config', 'vfio.config', 'debug.config'];
@@ -48,14 +48,14 @@ export interface KernelRequest {
 export interface KernelSource {
   /** The tree the kernel came from: a path, or `debian:linux-source-RELEASE`. */
   source: string;
-  commit: string;
   /** The Debian package's exact version (`7.2.13-1`), for a Debian source. */
   packageVersion?: string;
   patches: string[];
-}
+  commit: string;
   /** The built kernel's preemption model and why (harness/build/preemption.ts). */
   preemption?: Preemption;
 
+}
 export interface ObtainedKernel {
   artifacts: KernelArtifacts;
   source: KernelSource;
@@ -133,12 +133,12 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
   if (version && absent.length > 0) {
     progress.step(`${formatVersion(version)} predates ${absent.map((option) => `${option.option} (${formatVersion(option.since)})`).join(', ')}: built without them`);
   }
-  const cached = await cachedKernel(layout, key);
   const withPreemption = async (artifacts: KernelArtifacts): Promise<KernelSource> => {
     const preemption = preemptionOf(await readFile(artifacts.config, 'utf8'), fromFragments);
     return preemption ? { ...source, preemption } : source;
   };
   if (cached) {
+  const cached = await cachedKernel(layout, key);
     progress.step(`kernel ${cached.release} from cache (${key})`);
     return { artifacts: cached, source: await withPreemption(cached), absentOptions: absent, buildSeconds: 0 };
   }

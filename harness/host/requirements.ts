@@ -19,6 +19,8 @@ export type Purpose =
   | 'debian-6.12'
   /** Debian 12's own 6.1 LTS source (--src debian:6.1). */
   | 'debian-6.1'
+  /** Debian unstable's source (--src debian:7.2, debian:unstable): downloaded with a private apt state, never installed. */
+  | 'debian-download'
   /** Only the project's own test suite. */
   | 'tests'
   /** Only .ci/run, which builds a fresh Debian root. */
@@ -53,7 +55,12 @@ export const requirements: readonly Requirement[] = [
   { name: 'setpriv', package: 'util-linux', purpose: 'harness', why: 'QEMU is started with a parent-death signal, so it dies with the harness, kill -9 included' },
   { name: 'tar', package: 'tar', purpose: 'debian-source', why: "unpacks Debian's kernel source" },
   { name: 'xz', package: 'xz-utils', purpose: 'debian-source', why: "Debian's kernel source is a .tar.xz" },
+  { name: 'dpkg-query', package: 'dpkg', purpose: 'debian-source', why: "reads the installed linux-source package's exact version for the output and the JSON" },
   { name: '/usr/src/linux-source-6.12.tar.xz', package: 'linux-source-6.12', purpose: 'debian-6.12', why: 'the default kernel source (without --src, or --src debian:6.12)' },
+  { name: 'apt-get', package: 'apt', purpose: 'debian-download', why: "downloads Debian unstable's linux-source package (--src debian:7.2) with the harness's own apt state" },
+  { name: 'apt-cache', package: 'apt', purpose: 'debian-download', why: "finds which linux-source-X.Y Debian unstable carries, and its exact version" },
+  { name: 'dpkg-deb', package: 'dpkg', purpose: 'debian-download', why: 'extracts the downloaded .deb without installing it' },
+  { name: '/usr/share/keyrings/debian-archive-keyring.gpg', package: 'debian-archive-keyring', purpose: 'debian-download', why: "verifies Debian unstable's Release file" },
   { name: '/usr/src/linux-source-6.1.tar.xz', package: 'linux-source-6.1', purpose: 'debian-6.1', why: "Debian 12's own 6.1 LTS kernel source (--src debian:6.1)" },
   // What the kernel's own Makefiles run for tinyconfig + kconfigs/ on x86_64.
   { name: 'make', package: 'make', purpose: 'kernel-build', why: 'Kbuild' },
@@ -89,9 +96,12 @@ export function packagesFor(purposes: readonly Purpose[], options: { optional?: 
 }
 
 /** What a run needs before it starts: the harness and the kernel build, plus the Debian source it builds, if any. */
-export function runPurposes(options: { debianSource: '6.12' | '6.1' | undefined }): Purpose[] {
-  return options.debianSource ? ['harness', 'kernel-build', 'debian-source', `debian-${options.debianSource}`] : ['harness', 'kernel-build'];
+export function runPurposes(options: { debianSource: string | undefined }): Purpose[] {
+  const { debianSource } = options;
+  if (!debianSource) return ['harness', 'kernel-build'];
+  const installed = debianSource === '6.12' || debianSource === '6.1';
+  return ['harness', 'kernel-build', 'debian-source', installed ? `debian-${debianSource}` : 'debian-download'];
 }
 
 /** Everything a user installs with `iommu-harness setup` / scripts/install-deps.sh: both Debian kernels included. */
-export const installPurposes: readonly Purpose[] = ['harness', 'kernel-build', 'debian-source', 'debian-6.12', 'debian-6.1', 'tests'];
+export const installPurposes: readonly Purpose[] = ['harness', 'kernel-build', 'debian-source', 'debian-6.12', 'debian-6.1', 'debian-download', 'tests'];

@@ -1,4 +1,5 @@
 // The terminal table: one row per vIOMMU x scenario, then the evidence.
+import { describePreemption } from '../build/preemption.ts';
 import type { HarnessResult, ScenarioRun } from './result.ts';
 
 export function renderTable(result: HarnessResult): string {
@@ -18,7 +19,9 @@ export function renderTable(result: HarnessResult): string {
   const details = result.runs.flatMap(evidence);
   if (details.length) out.push('', ...details);
   for (const entry of result.unusedKnownIssues ?? []) out.push(`known issue matched nothing in this run (stale, or scoped too narrowly): ${entry}`);
-  out.push('', `kernel ${result.kernel.release} from ${result.kernel.source}${result.kernel.patches.length ? ` + ${result.kernel.patches.length} patch(es)` : ''}`);
+  const packageVersion = result.kernel.packageVersion ? ` (${result.kernel.packageVersion})` : '';
+  out.push('', `kernel ${result.kernel.release} from ${result.kernel.source}${packageVersion}${result.kernel.patches.length ? ` + ${result.kernel.patches.length} patch(es)` : ''}`);
+  if (result.kernel.preemption) out.push(describePreemption(result.kernel.preemption));
   // Files of the patch the kernel did not build or no selected machine ran: the verdict does not speak for them.
   for (const entry of result.patchCoverage?.files.filter((file) => file.note) ?? []) out.push(`patch file ${entry.file}: ${entry.note}`);
   for (const reason of result.inconclusive ?? []) out.push(`INCONCLUSIVE: ${reason}`);

@@ -11,7 +11,9 @@ import { overallVerdict, type HarnessResult } from '../../harness/report/result.
 import { renderTable } from '../../harness/report/table.ts';
 import { judgeBoot } from '../../harness/report/verdict.ts';
 import { featuresOf, missingFeatureReason } from '../../harness/scenario/features.ts';
-import { debianReleaseOf } from '../../harness/source/debian-source.ts';
+import { debianReleaseOf, isInstalledRelease } from '../../harness/source/debian-source.ts';
+import { debianMirror, kernelSourcePackages, parseDeb822Sources, parseOneLineSources, privateAptOptions, showVersion } from '../../harness/source/debian-download.ts';
+import { releaseNotice } from '../../harness/source/releases.ts';
 
 const v61 = { major: 6, minor: 1 };
 const v612 = { major: 6, minor: 12 };
@@ -124,4 +126,85 @@ test("a run checks the Debian source it will unpack, and only that one", (t) => 
   t.deepEqual(packagesFor(runPurposes({ debianSource: '6.1' })).filter((name) => name.startsWith('linux-source')), ['linux-source-6.1']);
   t.deepEqual(packagesFor(runPurposes({ debianSource: '6.12' })).filter((name) => name.startsWith('linux-source')), ['linux-source-6.12']);
   t.deepEqual(packagesFor(runPurposes({ debianSource: undefined })).filter((name) => name.startsWith('linux-source') || name === 'xz-utils'), []);
+});
+
+test('debian:7.2 and debian:unstable name Debian unstable sources; older unknown releases stay a usage error', (t) => {
+  t.is(debianReleaseOf('debian:7.2'), '7.2');
+  t.is(debianReleaseOf('debian:unstable'), 'unstable');
+  t.is(debianReleaseOf('debian:6.13'), '6.13');
+  t.false(isInstalledRelease('7.2'));
+  t.true(isInstalledRelease('6.1'));
+  t.throws(() => debianReleaseOf('debian:6.6'), { message: /not 6\.6; a newer release comes from Debian sid/ });
+  t.throws(() => debianReleaseOf('debian:sid'), { message: /not sid/ });
+});
+
+test("a downloaded Debian source needs apt, dpkg-deb and Debian's archive key, not an installed linux-source package", (t) => {
+  const packages = packagesFor(runPurposes({ debianSource: '7.2' }));
+  t.deepEqual(packages.filter((name) => name.startsWith('linux-source')), []);
+  for (const name of ['apt', 'dpkg', 'debian-archive-keyring', 'xz-utils', 'tar']) t.true(packages.includes(name), name);
+  t.deepEqual(runPurposes({ debianSource: 'unstable' }), runPurposes({ debianSource: '7.2' }));
+});
+
+test('the host mirror is read from one-line and deb822 sources, Debian archive only', (t) => {
+  const deb822 = [
+    'Types: deb',
+    '# http://snapshot.debian.org/archive/debian/20250520T000000Z',
+    'URIs: http://deb.debian.org/debian',
+    'Suites: bookworm bookworm-updates',
+    'Components: main',
+    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg',
+    '',
+    'Types: deb',
+    'URIs: http://deb.debian.org/debian-security',
+    'Suites: bookworm-security',
+    'Components: main',
+  ].join('\n');
+  t.is(debianMirror(parseDeb822Sources(deb822)), 'http://deb.debian.org/debian');
+  t.is(debianMirror(parseDeb822Sources('Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n')), undefined);
+  t.is(debianMirror(parseDeb822Sources('Types: deb\nURIs: http://local/debian\nSuites: bookworm\nEnabled: no\n')), undefined);
+  const oneLine = '# comment\ndeb https://packages.cloud.google.com/apt cloud-sdk-bookworm main\ndeb [arch=amd64] http://ftp.de.debian.org/debian/ bookworm main\n';
+  t.deepEqual(parseOneLineSources(oneLine).map((source) => source.uri), ['https://packages.cloud.google.com/apt', 'http://ftp.de.debian.org/debian/']);
+  t.is(debianMirror(parseOneLineSources(oneLine)), 'http://ftp.de.debian.org/debian');
+});
+
+test("the private apt state never names the host's sources, lists, status or locks", (t) => {
+  const options = privateAptOptions('/cache/sources/apt-sid');
+  t.true(options.includes('Dir::Etc::sourcelist=/cache/sources/apt-sid/sources.list'));
+  t.true(options.includes('Dir::Etc::sourceparts=/nonexistent'));
+  t.true(options.includes('Dir::State::Lists=/cache/sources/apt-sid/lists'));
+  t.true(options.includes('Dir::State::status=/dev/null'));
+  t.true(options.includes('Debug::NoLocking=1'));
+  t.false(options.some((option) => option.includes('/etc/apt') || option.includes('/var/lib')));
+});
+
+test("unstable's kernel sources are its linux-source-X.Y packages, newest first; show's Version is the exact one", (t) => {
+  t.deepEqual(kernelSourcePackages(['linux-source', 'linux-source-7.2', 'linux-source-6.19', 'linux-source-7.10', 'linux-source-7.2-rt']), [
+    'linux-source-7.10',
+    'linux-source-7.2',
+    'linux-source-6.19',
+  ]);
+  t.is(showVersion('Package: linux-source-7.2\nSource: linux\nVersion: 7.2.13-1\nInstalled-Size: 1\n'), '7.2.13-1');
+  t.is(showVersion('Package: x\n'), undefined);
+});
+
+test('a tree newer than every verified release gets a one-line notice naming them; one inside the range none', (t) => {
+  t.is(releaseNotice({ major: 7, minor: 2 }), undefined);
+  t.is(releaseNotice({ major: 6, minor: 6 }), undefined);
+  t.is(releaseNotice({ major: 6, minor: 1 }), undefined);
+  const newer = releaseNotice({ major: 7, minor: 3 });
+  t.regex(newer ?? '', /^notice: Linux 7\.3 is newer than every release the harness was verified on \(6\.1, 6\.12, 7\.2\)/);
+  t.false((newer ?? '').includes('\n'));
+  t.regex(releaseNotice({ major: 5, minor: 15 }) ?? '', /older than every release the harness was verified on \(6\.1, 6\.12, 7\.2\)/);
+});
+
+test('the JSON and the table carry the Debian package version', (t) => {
+  const result: HarnessResult = {
+    verdict: 'pass',
+    kernel: { source: 'debian:linux-source-7.2', packageVersion: '7.2.13-1', commit: 'c', patches: [], release: '7.2.13' },
+    runs: [],
+    timings: { buildSeconds: 0, bootSeconds: {}, totalSeconds: 0 },
+    accelerator: { accel: 'tcg', reason: 'test' },
+  };
+  t.regex(renderTable(result), /^kernel 7\.2\.13 from debian:linux-source-7\.2 \(7\.2\.13-1\)$/m);
+  t.is(JSON.parse(JSON.stringify(result)).kernel.packageVersion, '7.2.13-1');
 });
