@@ -13,8 +13,8 @@ import { checkGitTree, fileAtCommit, prepareTree, resolveCommit, worktreeFor } f
 import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, switchedOffOptions, type AbsentOption, type ConfigFragment } from './kconfig.ts';
 import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
 import { preemptionOf, preemptionRequest, type Preemption } from './preemption.ts';
-export const kconfigDir = fileURLToPath(new URL('../../kconfigs/', import.meta.url));
 
+export const kconfigDir = fileURLToPath(new URL('../../kconfigs/', import.meta.url));
 
 /** The fragments every kernel gets, in the order they are applied. */
 export const standardFragments = ['base.config', 'intel-iommu.config', 'virtio-iommu.config', 'vfio.config', 'debug.config'];
@@ -50,12 +50,12 @@ export interface KernelSource {
   source: string;
   /** The Debian package's exact version (`7.2.13-1`), for a Debian source. */
   packageVersion?: string;
-  patches: string[];
   commit: string;
+  patches: string[];
   /** The built kernel's preemption model and why (harness/build/preemption.ts). */
   preemption?: Preemption;
-
 }
+
 export interface ObtainedKernel {
   artifacts: KernelArtifacts;
   source: KernelSource;
@@ -137,8 +137,8 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     const preemption = preemptionOf(await readFile(artifacts.config, 'utf8'), fromFragments);
     return preemption ? { ...source, preemption } : source;
   };
-  if (cached) {
   const cached = await cachedKernel(layout, key);
+  if (cached) {
     progress.step(`kernel ${cached.release} from cache (${key})`);
     return { artifacts: cached, source: await withPreemption(cached), absentOptions: absent, buildSeconds: 0 };
   }
