@@ -1,6 +1,7 @@
 // One commit, tried: build it (incrementally, in the harness's worktree and
 // build directory for the repository), then run the scenarios up to `runs`
-// times, and judge. A commit that does not build is a skip, not an error.
+// times, and judge. A commit that does not build, or whose uapi headers the
+// guest helper does not compile against, is a skip, not an error.
 import { readFile } from 'node:fs/promises';
 import type { CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
@@ -33,16 +34,38 @@ export interface Trial {
  * code does not compile, a config option it lacks, a patch that does not fit it.
  */
 const commitFailures = new Set(['build', 'config', 'patch']);
+// harness/image/guest-helpers.ts compiles the helper against the commit's own uapi headers, so a
+// commit whose headers it does not fit (a VFIO struct mid-rework) cannot be run, as one that does
+// not build. The image's other failures (dropbear's libraries) are the host's: those still abort.
+const helperMisfitRe = /^guest helper \S+ does not compile/;
 
-export async function tryCommit(request: TrialRequest, commit: string, runs: number, signature: Signature | undefined): Promise<Trial> {
+/** Whether a failure to prepare the kernel and its guest is the commit's (a skip) rather than the machine's (an abort). */
+export function isCommitFailure(error: unknown): error is HarnessError {
+  if (!(error instanceof HarnessError)) return false;
+  return commitFailures.has(error.kind) || (error.kind === 'image' && helperMisfitRe.test(error.message));
+}
+
+/** The stages a trial drives; a test replaces them to try the judging without a kernel. */
+export interface TrialStages {
+  prepareKernel: typeof prepareKernel;
+  runHarness: typeof runHarness;
+}
+
+export async function tryCommit(
+  request: TrialRequest,
+  commit: string,
+  runs: number,
+  signature: Signature | undefined,
+  stages: TrialStages = { prepareKernel, runHarness },
+): Promise<Trial> {
   const started = Date.now();
   const seconds = () => (Date.now() - started) / 1000;
   let prepared;
   for (let attempt = 1; !prepared; attempt++) {
     try {
-      prepared = await prepareKernel({ ...kernelRequest(request), ref: commit }, request.progress, request.layout);
+      prepared = await stages.prepareKernel({ ...kernelRequest(request), ref: commit }, request.progress, request.layout);
     } catch (error) {
-      if (!(error instanceof HarnessError) || !commitFailures.has(error.kind)) throw error;
+      if (!isCommitFailure(error)) throw error;
       request.progress.warn(`${commit.slice(0, 12)}: ${error.message}`);
       // A failure that names no source line may be the build directory's, not the commit's: once more.
       if (attempt === 1 && error.kind === 'build' && !isCodeError(error.excerpt)) {
@@ -56,7 +79,7 @@ export async function tryCommit(request: TrialRequest, commit: string, runs: num
   const results: HarnessResult[] = [];
   for (let attempt = 0; attempt < runs; attempt++) {
     // The kernel is in the cache now: this costs a boot and the scenarios.
-    const result = await runHarness({ ...request, ref: commit });
+    const result = await stages.runHarness({ ...request, ref: commit });
     results.push(result);
     // One sighting settles it: a leak seen on some runs only is still a leak.
     if (signature ? matchesSignature(result, signature) : result.verdict === 'fail') break;
