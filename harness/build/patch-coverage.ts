@@ -4,7 +4,7 @@
 // tested. Pure: the build side (built-files.ts) hands over what kbuild
 // compiled, read from its .cmd files, which name each object's source and
 // every header it included.
-import type { IommuModel } from '../machine/topology.ts';
+import { machines, type IommuModel } from '../machine/machines.ts';
 
 /**
  * The IOMMU drivers and the machine that runs each: a file under `paths` is
@@ -20,12 +20,17 @@ export interface DriverRow {
   available: boolean;
 }
 
-export const driverRows: readonly DriverRow[] = [
-  { driver: 'intel-iommu (VT-d)', paths: ['drivers/iommu/intel/'], machine: 'intel', available: true },
-  { driver: 'virtio-iommu', paths: ['drivers/iommu/virtio-iommu.c'], machine: 'virtio', available: true },
-  { driver: 'AMD-Vi', paths: ['drivers/iommu/amd/'], machine: 'amd (q35 + AMD-Vi)', available: false },
+/** Drivers whose machine the harness does not have, and the machine that would run them. */
+const driversWithoutMachine: readonly DriverRow[] = [
   { driver: 'Arm SMMUv3', paths: ['drivers/iommu/arm/arm-smmu-v3/'], machine: 'smmuv3 (arm64 virt + SMMUv3)', available: false },
-  { driver: 'Arm SMMU (v1/v2)', paths: ['drivers/iommu/arm/arm-smmu/'], machine: 'none emulated by QEMU', available: false },
+  { driver: 'Arm SMMU (v1/v2)', paths: ['drivers/iommu/arm/arm-smmu/'], machine: 'arm-smmu (which QEMU does not emulate)', available: false },
+];
+
+export const driverRows: readonly DriverRow[] = [
+  ...Object.entries(machines)
+    .filter(([, machine]) => machine.driverPaths.length > 0)
+    .map(([name, machine]) => ({ driver: machine.summary, paths: [...machine.driverPaths], machine: name, available: true })),
+  ...driversWithoutMachine.filter((row) => !row.paths.some((prefix) => Object.values(machines).some((machine) => (machine.driverPaths as readonly string[]).includes(prefix)))),
 ];
 
 /** Files the compiler reads: anything else (Documentation/, tools/, a Kconfig) is not code in the image. */

@@ -1,6 +1,7 @@
 // The QEMU command line, pure, so every choice in it is tested without QEMU.
 import path from 'node:path';
 import { viommuTraceEvents, viommuTraceFile } from '../oracle/viommu-trace.ts';
+import { machineOf } from './machines.ts';
 import type { IommuModel, Topology } from './topology.ts';
 
 export type Accel = 'kvm' | 'tcg';
@@ -38,19 +39,6 @@ export function hostTscKhz(cpuinfo: string): number | undefined {
 /** From Debian's qemu-system-data (a dependency of qemu-system-x86). */
 export const qbootFirmware = '/usr/share/qemu/qboot.rom';
 
-const iommuCommandLine: Record<IommuModel, string[]> = {
-  intel: ['intel_iommu=on'],
-  // virtio-iommu has no interrupt remapping, which VFIO refuses without these.
-  virtio: ['vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1'],
-  none: [],
-};
-
-const iommuDevice: Record<IommuModel, string | undefined> = {
-  intel: 'intel-iommu,intremap=on',
-  virtio: 'virtio-iommu-pci',
-  none: undefined,
-};
-
 /** Kernel command line for a harness guest. */
 export function kernelCommandLine(iommu: IommuModel, extra: string[] = [], tscKhz?: number): string {
   const words = [
@@ -67,7 +55,7 @@ export function kernelCommandLine(iommu: IommuModel, extra: string[] = [], tscKh
     // pr_debug is KERN_DEBUG: without this it reaches dmesg but not the console.
     'ignore_loglevel',
     'printk.devkmsg=on',
-    ...iommuCommandLine[iommu],
+    ...machineOf(iommu).cmdline,
     ...(tscKhz ? [`tsc_early_khz=${tscKhz}`] : []),
     ...extra,
   ];
@@ -98,7 +86,7 @@ export const harnessNicId = 'harness-nic';
 export function qemuArgs(spec: MachineSpec): string[] {
   const args = [
     '-machine',
-    `q35${spec.iommu === 'intel' ? ',kernel-irqchip=split' : ''}`,
+    machineOf(spec.iommu).machineOption,
     // TCG runs both vCPUs on one thread: with a thread per vCPU (QEMU's
     // default), QEMU 7.2 now and then leaves a halted vCPU asleep through its
     // own timer interrupt; the guest then reports a hung task and an RCU stall
@@ -141,9 +129,9 @@ export function qemuArgs(spec: MachineSpec): string[] {
     'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:0-:22',
   ];
   // The vIOMMU comes before the PCI devices it translates for.
-  const iommu = iommuDevice[spec.iommu];
-  if (iommu) args.push('-device', iommu);
-  if (spec.iommu !== 'none') args.push(...viommuTraceArgs(spec.iommu, viommuTracePath(spec.consoleLog)));
+  const machine = machineOf(spec.iommu);
+  if (machine.iommuDevice) args.push('-device', machine.iommuDevice);
+  if (machine.ledger) args.push(...viommuTraceArgs(machine.ledger, viommuTracePath(spec.consoleLog)));
   // romfile= : no iPXE option ROM; the guest never boots from the network.
   args.push('-device', `virtio-net-pci,id=${harnessNicId},netdev=net0,romfile=`);
   for (const global of spec.topology.globals ?? []) args.push('-global', global);

@@ -2,11 +2,11 @@
 // and additions to the kernel command line.
 
 /**
- * The machine's IOMMU: QEMU's intel-iommu, virtio-iommu, or none at all (for
- * vfio no-iommu mode, which takes the external iommu_group_add_device() path).
+ * The machine's IOMMU, a row of harness/machine/machines.ts: QEMU's
+ * intel-iommu, virtio-iommu, amd-iommu, or none at all (for vfio no-iommu
+ * mode, which takes the external iommu_group_add_device() path).
  */
-export type IommuModel = 'intel' | 'virtio' | 'none';
-export const iommuModels: readonly IommuModel[] = ['intel', 'virtio', 'none'];
+export { iommuModels, type IommuModel } from './machines.ts';
 
 /** One `-device` at boot. `props` become `key=value` pairs after the driver. */
 export interface BootDevice {
