@@ -45,7 +45,7 @@ test('paths are relative to the plan file; kernel names are derived from the tre
 });
 
 test('schema errors name the field', (t) => {
-  const found = problems({ kernels: [{ src: '/l', patches: [1] }], iommus: ['amd'], cycles: 0, timeouts: { runMinutes: -1 }, extra: true });
+  const found = problems({ kernels: [{ src: '/l', patches: [1] }], iommus: ['riscv'], cycles: 0, timeouts: { runMinutes: -1 }, extra: true });
   t.true(found.some((p) => p.startsWith('kernels[0].patches[0]:')), found.join('\n'));
   t.true(found.some((p) => p.startsWith('iommus[0]:')), found.join('\n'));
   t.true(found.some((p) => p.startsWith('cycles:')), found.join('\n'));
@@ -81,6 +81,8 @@ test('the example plan in the repository is valid, and every built-in profile it
   t.truthy(profiles.lockdep && profiles.leakcheck && profiles.kasan);
   const plan = parsePlan(await readFile(file, 'utf8'), file, { ...context, builtinProfiles: profiles });
   t.deepEqual(plan.profiles.map((p) => p.name), ['lockdep', 'leakcheck', 'kasan']);
+  // Mainline beside both Debian releases: what developers patch, and what Debian ships.
+  t.deepEqual(plan.kernels.map((kernel) => kernel.src ?? 'debian:6.12'), ['debian:7.2', 'debian:6.12', 'debian:6.1']);
 });
 
 const plan = (over: Partial<Plan> = {}): Plan => ({ ...parse({}), ...over });
