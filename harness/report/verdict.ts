@@ -57,6 +57,12 @@ export interface ScenarioOutcome {
    * device left there may have been released after the log stopped, so it proves no leak.
    */
   lostInStep?: string;
+  /**
+   * After `error` the guest still answered SSH, QEMU was alive and answering QMP and the guest's NIC
+   * had not stalled: no harness cause is known, so a failure that is the kernel's to answer for (a
+   * VFIO ioctl refused, DMA data that came back wrong) is a finding.
+   */
+  guestAnswered?: boolean;
 }
 
 export interface BootEvidence {
@@ -152,7 +158,8 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     ];
     const groups = groupsTouching(accounting.groups, outcome.devices, scenarioSpan(groupSource, outcome.scenario));
     const notes: string[] = [];
-    let error = outcome.error;
+    const kernelFailure = outcome.guestAnswered ? kernelMisbehaviour(outcome.error) : undefined;
+    let error = kernelFailure === undefined ? outcome.error : undefined;
     if (!error && outcome.scenario === bootScenario && evidence.bootError) error = evidence.bootError;
     for (const device of outcome.goneDevices) {
       if (!accounting.groups.some((group) => group.devices.includes(device))) {
@@ -206,6 +213,20 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   function releaseMaybeLost(disagreement: WitnessDisagreement): boolean {
     return disagreement.kind === 'gone-unreleased' && (lifecycleSilent || holeAfterJoin(groupSource, accounting.groups, disagreement.group, disagreement.devices) !== undefined);
   }
+}
+
+// vfio-helper's own words (images/guest/vfio-helper.c): exit 1 and "error: STEP: REASON", where STEP
+// names the ioctl that failed or refused, or "dma" for edu's buffer read back unlike what was written.
+const kernelFailureRe = /`vfio-helper [^`]*` exited 1: error: (?:dma: dma data mismatch|(?:VFIO|IOMMU)_[A-Z0-9_]+: .+)$/;
+
+/**
+ * A guest-side failure that only the kernel under test can have caused, once the runner saw the guest
+ * and QEMU well after it: VFIO refusing an ioctl, or DMA through the vIOMMU returning other data (a
+ * wrong page mapped) with no fault the oracle caught. The failed check it becomes; undefined otherwise.
+ */
+function kernelMisbehaviour(error: string | undefined): string | undefined {
+  if (error === undefined || !kernelFailureRe.test(error)) return undefined;
+  return `${error} (the guest and QEMU were well afterwards: the kernel's VFIO or IOMMU code did this)`;
 }
 
 const lifecycleSilentError =

@@ -248,7 +248,9 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           blocked = await stillBlocked(machine, hungTaskReportedWithinMs);
         } catch (caught) {
           if (!(caught instanceof HarnessError)) throw caught;
-          outcome.error = `${caught.message}${guestNetworkStall(await machine.console())}${await emulatorState(machine)}`;
+          const stall = guestNetworkStall(await machine.console());
+          const emulator = await emulatorState(machine);
+          outcome.error = `${caught.message}${stall}${emulator}`;
           options.progress.warn(`${plan.id}: ${scenario.name}: ${outcome.error}`);
           // A timed-out command leaves the SSH channel in an unknown state.
           // A guest that no longer accepts SSH cannot run the boot's other scenarios: they are not run, with the reason.
@@ -265,6 +267,9 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
               lost.why = outcome.error;
               options.progress.warn(`${plan.id}: the lost guest's ${vcpus}`);
             }
+          } else if (stall === '' && emulator === '') {
+            // Whether the error is then the kernel's is the verdict's to say (harness/report/verdict.ts).
+            outcome.guestAnswered = true;
           }
           // The step gave up after the detector's time already (blockingWaitMs).
           blocked = machine.exit ? [] : await stillBlocked(machine, 1000).catch(() => []);

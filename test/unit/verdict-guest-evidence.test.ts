@@ -34,3 +34,20 @@ test('a leak in the step the guest was lost in is no finding: the run is the los
   t.is(earlier.verdict, 'fail');
   t.deepEqual(earlier.leaks, [{ group: 3, devices: ['0000:01:00.0'], step: 'b/cycle7/bind' }]);
 });
+
+const bound = ['[    5.000000] iommu-harness: step b/bind'];
+const helperFailure = (reason: string) => `b/bind: \`vfio-helper container 0000:01:00.0 --dma\` exited 1: error: ${reason}`;
+
+test('a vfio-helper data mismatch or refused VFIO ioctl with the guest and QEMU well is a finding about the kernel, not an error', (t) => {
+  for (const reason of ['dma: dma data mismatch', 'VFIO_SET_IOMMU: Invalid argument', 'IOMMU_IOAS_MAP: Bad address']) {
+    const run = scenarioRun(judgeBoot(evidence([...boot, ...bound], [outcome({ goneDevices: [], error: helperFailure(reason), guestAnswered: true })])));
+    t.is(run.verdict, 'fail', reason);
+    t.is(run.error, undefined, reason);
+    t.deepEqual(run.failedChecks, [`${helperFailure(reason)} (the guest and QEMU were well afterwards: the kernel's VFIO or IOMMU code did this)`]);
+  }
+  // With a harness cause possible (the guest lost, QEMU gone or not answering), or a failure the
+  // emulator can cause (a DMA that timed out), it stays an error.
+  t.is(scenarioRun(judgeBoot(evidence([...boot, ...bound], [outcome({ goneDevices: [], error: helperFailure('dma: dma data mismatch') })]))).verdict, 'error');
+  const timeout = scenarioRun(judgeBoot(evidence([...boot, ...bound], [outcome({ goneDevices: [], error: helperFailure('dma: dma timeout'), guestAnswered: true })])));
+  t.deepEqual([timeout.verdict, timeout.failedChecks], ['error', []]);
+});
