@@ -63,6 +63,8 @@ export interface ScenarioOutcome {
    * VFIO ioctl refused, DMA data that came back wrong) is a finding.
    */
   guestAnswered?: boolean;
+  /** Checks the runner could not switch on or run for this scenario (the hung-task timeout, the kmemleak scan), one reason each. */
+  inconclusive?: string[];
 }
 
 export interface BootEvidence {
@@ -178,10 +180,11 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     for (const anomaly of anomalies.filter((candidate) => candidate.kind === 'release-of-unknown')) {
       notes.push(`iommu group ${anomaly.group} was released but the log never showed it made`);
     }
-    const failedChecks = [...(outcome.failedChecks ?? []), ...groupChecks];
+    const failedChecks = [...(outcome.failedChecks ?? []), ...(kernelFailure === undefined ? [] : [kernelFailure]), ...groupChecks];
     const inconclusive = [
       ...(outcome.scenario === bootScenario ? [] : blindReasons(outcome.scenario, fromConsole, fromDmesg)),
       ...(fromViommu?.inconclusive ?? []),
+      ...(outcome.inconclusive ?? []),
       ...unconfirmed.map(({ leak, hole }) => `${leak.step ?? 'boot'}: ${describeGroup(leak.group, leak.devices)} was never seen released, but ${hole.reason} at ${hole.step ?? 'boot'}, after it was made: its release may be among them`),
       ...witness.disagreements
         .filter((disagreement) => inScenario(disagreement.step, outcome.scenario) && releaseMaybeLost(disagreement))

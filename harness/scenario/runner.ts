@@ -70,6 +70,23 @@ export interface RunnerOptions {
 export const kmemleakScenario = 'kmemleak';
 
 /**
+ * The kmemleak pseudo-scenario of a boot whose scan never ran: blind, with the reason, so the boot's
+ * scenarios are never called free of memory leaks on the strength of no scan at all.
+ */
+export function kmemleakNotScanned(why: string): ScenarioOutcome {
+  return { scenario: kmemleakScenario, goneDevices: [], devices: [], inconclusive: [`no kmemleak scan after the scenarios (${why}): a memory leak in them could not be reported`] };
+}
+
+/**
+ * Why a boot's scenarios are blind to hangs when hung_task_timeout_secs could not be set: left at
+ * its default, a task blocked in a step is reported after the step gave up (in a later scenario, or
+ * not at all once the boot ends).
+ */
+export function hungTaskTimeoutNotSet(detail: string): string {
+  return `the hung-task timeout could not be set to ${hungTaskTimeoutSecs} s (${detail}): a task blocked in this scenario's steps may never have been reported`;
+}
+
+/**
  * kmemleak reports only objects older than its minimum age (5 s) that two
  * scans in a row found unreferenced, so it waits, then scans twice.
  */
@@ -224,7 +241,12 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       await machine.qmp.execute('trace-event-set-state', { name: consoleTraceEvent, enable: true }).catch((error: Error) => options.progress.warn(`${plan.id}: console not traced, the vIOMMU ledger is blind: ${error.message}`));
     }
     const hungTask = await machine.shell.run(['sh', '-c', setHungTaskTimeoutScript, 'sh', String(hungTaskTimeoutSecs)], 30_000);
-    if (hungTask.exitCode !== 0) options.progress.warn(`${plan.id}: could not set the hung-task timeout (${hungTask.stderr.trim()}): hangs are reported late or not at all`);
+    /** Checks every scenario of this boot runs without. */
+    const blindForAll: string[] = [];
+    if (hungTask.exitCode !== 0) {
+      blindForAll.push(hungTaskTimeoutNotSet(hungTask.stderr.trim() || `exit ${hungTask.exitCode}`));
+      options.progress.warn(`${plan.id}: ${blindForAll.at(-1)}`);
+    }
     /** Why the rest of the boot cannot run: a task an earlier scenario left blocked. */
     let blockedBy: string | undefined;
     for (const scenario of plan.scenarios) {
@@ -234,7 +256,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
         continue;
       }
       const cycles = plan.cycle ? 1 : (options.cycles ?? 1);
-      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [], skippedSteps: [], cost: noCost };
+      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [], skippedSteps: [], cost: noCost, inconclusive: [...blindForAll] };
       const firstCycle = scenario === plan.scenarios[0] && !plan.cycle ? (plan.firstCycle ?? 1) : 1;
       for (let cycle = firstCycle; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
         const cycleNumber = plan.cycle ?? (cycles > 1 ? cycle : undefined);
@@ -292,29 +314,47 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       outcomes.push(outcome);
     }
     if (!machine.exit) {
-      let result = await machine.shell.run(['dmesg'], 30_000).catch(() => undefined);
+      let dmesgFailure = '';
+      const booted = machine;
+      const readDmesg = () =>
+        booted.shell.run(['dmesg'], 30_000).catch((error: Error) => {
+          dmesgFailure = error.message;
+          return undefined;
+        });
+      let result = await readDmesg();
       // A group whose last device left may print its release a moment later:
       // wait for it only when the log has such a group (a leak, so far).
       if (result?.exitCode === 0 && releasePending(result.stdout)) {
         await new Promise((resolve) => setTimeout(resolve, options.releaseGraceMs ?? 1000));
-        result = await machine.shell.run(['dmesg'], 30_000).catch(() => undefined);
+        result = await readDmesg();
       }
       if (result?.exitCode === 0) {
         dmesg = result.stdout;
         let saved = dmesg;
         if (options.kmemleak) {
           options.progress.step(`${plan.id}: kmemleak scan`);
-          kmemleakDump = await scanKmemleak(machine);
-          await writeFile(path.join(runDir, 'kmemleak.txt'), kmemleakDump);
-          // Saved after a mark of its own, so `iommu-harness parse dmesg.txt` places its reports; judged apart (BootEvidence.kmemleak).
-          saved += `iommu-harness: step ${kmemleakScenario}/scan\n${kmemleakDump}`;
-          outcomes.push({ scenario: kmemleakScenario, goneDevices: [], devices: [] });
+          try {
+            kmemleakDump = await scanKmemleak(machine);
+            await writeFile(path.join(runDir, 'kmemleak.txt'), kmemleakDump);
+            // Saved after a mark of its own, so `iommu-harness parse dmesg.txt` places its reports; judged apart (BootEvidence.kmemleak).
+            saved += `iommu-harness: step ${kmemleakScenario}/scan\n${kmemleakDump}`;
+            outcomes.push({ scenario: kmemleakScenario, goneDevices: [], devices: [] });
+          } catch (caught) {
+            if (!(caught instanceof HarnessError)) throw caught;
+            // The harness failed at the check itself: the kmemleak run's error, not the boot's.
+            outcomes.push({ scenario: kmemleakScenario, goneDevices: [], devices: [], error: caught.message });
+          }
         }
         dmesgPath = path.join(runDir, 'dmesg.txt');
         await writeFile(dmesgPath, saved);
+      } else {
+        const why = lost ? `the guest was lost in ${lost.step}` : `dmesg could not be read: ${dmesgFailure || result?.stderr.trim() || `exit ${result?.exitCode}`}`;
+        options.progress.warn(`${plan.id}: ${why}`);
+        if (options.kmemleak) outcomes.push(kmemleakNotScanned(why));
       }
     } else {
       bootError = `the machine ended during the scenarios (${machine.exit})`;
+      if (options.kmemleak) outcomes.push(kmemleakNotScanned(bootError));
     }
   } catch (caught) {
     if (!(caught instanceof HarnessError)) throw caught;
@@ -323,6 +363,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
     for (const scenario of plan.scenarios.slice(outcomes.length)) {
       outcomes.push({ scenario: scenario.name, error: `not run: ${caught.message}`, goneDevices: [], devices: [] });
     }
+    if (options.kmemleak && !outcomes.some((outcome) => outcome.scenario === kmemleakScenario)) outcomes.push(kmemleakNotScanned(caught.message));
   } finally {
     await machine?.stop();
   }

@@ -2,6 +2,7 @@
 // runner could not switch on, a kmemleak scan that never ran, a guest-side failure that is the kernel's.
 import test from 'ava';
 import { judgeBoot, type BootEvidence, type ScenarioOutcome } from '../../harness/report/verdict.ts';
+import { hungTaskTimeoutNotSet, kmemleakNotScanned } from '../../harness/scenario/runner.ts';
 
 const boot = [
   '[    0.000000] Linux version 6.12.117+ (iommu-harness@localhost) #12 SMP',
@@ -50,4 +51,21 @@ test('a vfio-helper data mismatch or refused VFIO ioctl with the guest and QEMU 
   t.is(scenarioRun(judgeBoot(evidence([...boot, ...bound], [outcome({ goneDevices: [], error: helperFailure('dma: dma data mismatch') })]))).verdict, 'error');
   const timeout = scenarioRun(judgeBoot(evidence([...boot, ...bound], [outcome({ goneDevices: [], error: helperFailure('dma: dma timeout'), guestAnswered: true })])));
   t.deepEqual([timeout.verdict, timeout.failedChecks], ['error', []]);
+});
+
+test('a boot whose hung-task timeout could not be set leaves its scenarios inconclusive for hangs, with the reason', (t) => {
+  const reason = hungTaskTimeoutNotSet("sh: can't create /proc/sys/kernel/hung_task_timeout_secs: Read-only file system");
+  t.is(reason, "the hung-task timeout could not be set to 10 s (sh: can't create /proc/sys/kernel/hung_task_timeout_secs: Read-only file system): a task blocked in this scenario's steps may never have been reported");
+  const runs = judgeBoot(evidence([...boot, ...bound], [outcome({ goneDevices: [], inconclusive: [reason] })]));
+  t.is(scenarioRun(runs).verdict, 'inconclusive');
+  t.deepEqual(scenarioRun(runs).inconclusive, [reason]);
+  t.deepEqual(runs.find((run) => run.scenario === 'boot')?.inconclusive, [], 'the boot before the first scenario relies on no hang check');
+});
+
+test('a kmemleak scan that never ran (dmesg failed or timed out, the guest lost, QEMU gone) is an inconclusive kmemleak run, with the reason', (t) => {
+  const runs = judgeBoot(evidence([...boot, ...bound], [outcome({ goneDevices: [] }), kmemleakNotScanned('dmesg could not be read: timed out after 30 s')]));
+  const kmemleak = scenarioRun(runs, 'kmemleak');
+  t.is(kmemleak.verdict, 'inconclusive');
+  t.deepEqual(kmemleak.inconclusive, ['no kmemleak scan after the scenarios (dmesg could not be read: timed out after 30 s): a memory leak in them could not be reported']);
+  t.is(scenarioRun(runs).verdict, 'pass');
 });
