@@ -7,8 +7,16 @@
 // regression whose title merely contains a known one is not known). The optional scopes narrow
 // where the entry applies, each must hold: kind=KIND, scenario=NAME[,NAME], step=STEP (the step
 // name, or SCENARIO/STEP), iommu=intel|virtio|none[,...], release=PREFIX or release=/REGEX/ (the
-// kernel release the boot printed: 6.12 covers 6.12.117+ but not 6.1). The reason is mandatory:
-// an entry nobody can explain is a finding someone stopped looking at.
+// kernel release the boot printed: 6.12 covers 6.12.117+ but not 6.1).
+//
+// An upstream bug is scoped by what it is, not by a list of the releases it was seen on: since=X.Y
+// (the release it appeared in) and, once fixed upstream, until=X.Y (the first release with the
+// fix), compared as version numbers, so a new release inherits an unfixed upstream report and a
+// fixed one stops matching. Its title names only the function that took the lock or warned, so
+// locks=CLASS[,CLASS] (lock classes the report names, as lockdep prints them:
+// pci_rescan_remove_lock, &ctrl->reset_lock) and text=STRING or text=/REGEX/ (a frame or a line of
+// its text) say which report of that function it is: another inversion there stays a finding.
+// The reason is mandatory: an entry nobody can explain is a finding someone stopped looking at.
 import type { KernelReport, KnownIssue, ReportKind, ReportScope } from './types.ts';
 import { reportKinds } from './kinds.ts';
 
@@ -26,7 +34,8 @@ export class KnownIssuesError extends Error {
 const entryRe = /^(.+?)\s+#\s*(.*)$/;
 const regexRe = /^\/(.+)\/([a-z]*)$/;
 const scopeRe = /^([a-z]+)=(\S+)$/;
-const scopeKeys = ['kind', 'scenario', 'step', 'iommu', 'release'] as const;
+const scopeKeys = ['kind', 'scenario', 'step', 'iommu', 'release', 'since', 'until', 'locks', 'text'] as const;
+const versionRe = /^(\d+)\.(\d+)(?:\.(\d+))?/;
 
 export function parseKnownIssues(text: string): KnownIssue[] {
   const issues: KnownIssue[] = [];
@@ -39,6 +48,9 @@ export function parseKnownIssues(text: string): KnownIssue[] {
     const [titleText, ...scopes] = m[1].split(/\s+\|\s+/).map((part) => part.trim());
     const issue: KnownIssue = { title: parseTitle(titleText ?? '', lineNo), reason: m[2].trim(), entry: m[1].trim() };
     for (const scope of scopes) applyScope(issue, scope, lineNo);
+    if (issue.since !== undefined && issue.until !== undefined && compareReleases(issue.since, issue.until) >= 0) {
+      throw new KnownIssuesError(lineNo, `since=${issue.since} is not before until=${issue.until}`);
+    }
     issues.push(issue);
   }
   return issues;
@@ -82,20 +94,87 @@ function applyScope(issue: KnownIssue, text: string, lineNo: number): void {
       issue.release = re?.[1] ? anchored(re[1], re[2] ?? '', lineNo) : value;
       break;
     }
+    case 'since':
+    case 'until':
+      if (!/^\d+\.\d+(?:\.\d+)?$/.test(value)) throw new KnownIssuesError(lineNo, `${key}= takes a kernel version like 6.1 or 6.12.30, got "${value}"`);
+      issue[key] = value;
+      break;
+    case 'locks':
+      issue.locks = value.split(',').filter((lock) => lock !== '');
+      break;
+    case 'text': {
+      const re = regexRe.exec(value);
+      issue.text = re?.[1] ? searching(re[1], re[2] ?? '', lineNo) : value;
+      break;
+    }
     default:
       issue[key] = value;
   }
 }
 
+/** A pattern looked for anywhere in a report's text (unlike a title, which is matched whole). */
+function searching(source: string, flags: string, lineNo: number): RegExp {
+  try {
+    return new RegExp(source, flags.replace(/[gy]/g, ''));
+  } catch (err) {
+    throw new KnownIssuesError(lineNo, `bad regular expression: ${(err as Error).message}`);
+  }
+}
+
+/** A report as the oracle cut it (its lines) or as a run holds it (its text). */
+export type MatchableReport = Pick<KernelReport, 'title' | 'kind' | 'step'> & { lines?: readonly string[]; text?: string };
+
 /** Whether the entry covers this report, seen in this scenario, machine and kernel. */
-export function matchesKnownIssue(issue: KnownIssue, report: Pick<KernelReport, 'title' | 'kind' | 'step'>, scope: ReportScope): boolean {
+export function matchesKnownIssue(issue: KnownIssue, report: MatchableReport, scope: ReportScope): boolean {
   if (typeof issue.title === 'string' ? issue.title !== report.title : !issue.title.test(report.title)) return false;
   if (issue.kind !== undefined && issue.kind !== report.kind) return false;
   if (issue.scenario !== undefined && !listed(issue.scenario, scope.scenario)) return false;
   if (issue.iommu !== undefined && !listed(issue.iommu, scope.iommu)) return false;
   if (issue.step !== undefined && !stepMatches(issue.step, report.step)) return false;
-  if (issue.release !== undefined && !releaseMatches(issue.release, scope.release)) return false;
+  if (!appliesToRelease(issue, scope.release)) return false;
+  if (issue.locks !== undefined || issue.text !== undefined) {
+    const body = report.text ?? report.lines?.join('\n') ?? '';
+    if (issue.locks !== undefined && !issue.locks.every((lock) => namesLock(body, lock))) return false;
+    if (issue.text !== undefined && !(typeof issue.text === 'string' ? body.includes(issue.text) : issue.text.test(body))) return false;
+  }
   return true;
+}
+
+/**
+ * Whether the entry's release scopes (release=, since=, until=) hold for this kernel; an unknown
+ * release holds none of them. Also what tells an entry for another kernel from a stale one.
+ */
+export function appliesToRelease(issue: Pick<KnownIssue, 'release' | 'since' | 'until'>, release: string | undefined): boolean {
+  if (issue.release !== undefined && !releaseMatches(issue.release, release)) return false;
+  if (issue.since === undefined && issue.until === undefined) return true;
+  if (release === undefined || !versionRe.test(release)) return false;
+  if (issue.since !== undefined && compareReleases(release, issue.since) < 0) return false;
+  if (issue.until !== undefined && compareReleases(release, issue.until) >= 0) return false;
+  return true;
+}
+
+/**
+ * Orders two kernel releases by their numbers: 6.1 < 6.1.192 < 6.12 < 7.2.13 < 7.3. A missing
+ * sublevel is 0 and what follows the numbers (+, -rc1, -amd64) is ignored, so a 7.3 release
+ * candidate counts as 7.3.
+ */
+export function compareReleases(a: string, b: string): number {
+  const numbers = (release: string) => {
+    const m = versionRe.exec(release);
+    return [Number(m?.[1] ?? 0), Number(m?.[2] ?? 0), Number(m?.[3] ?? 0)];
+  };
+  const [x, y] = [numbers(a), numbers(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return 0;
+}
+
+/**
+ * Lockdep prints a lock class in parentheses, with a #N name version or /N subclass when it has
+ * one: "(&ctrl->reset_lock){.+.+}", "lock(pci_rescan_remove_lock);", "(&dev->mutex/1)".
+ */
+function namesLock(body: string, lock: string): boolean {
+  const escaped = lock.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`\\(${escaped}(?:[#/]\\d+)*\\)`).test(body);
 }
 
 function listed(list: string, value: string | undefined): boolean {

@@ -131,6 +131,14 @@ export interface KnownIssue {
   step?: string;
   iommu?: string;
   release?: string | RegExp;
+  /** The first kernel release it applies to (6.1 covers 6.1.0 and every later release), compared as versions. */
+  since?: string;
+  /** The first release that has the fix upstream: it and every later release no longer match. */
+  until?: string;
+  /** Lock classes the report's text must each name, as lockdep prints them: `(pci_rescan_remove_lock)`. */
+  locks?: string[];
+  /** A string the report's text must contain, or a regular expression it must match somewhere. */
+  text?: string | RegExp;
   /** The entry as written, to name it when it matched nothing. */
   entry: string;
 }
