@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, readlink, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,13 +13,12 @@ test('newc records are 4-byte aligned and end with the trailer', (t) => {
   t.true(archive.includes(Buffer.from('TRAILER!!!\0')));
 });
 
-test('the system cpio unpacks what the writer wrote, modes and links intact', async (t) => {
-  const cpio = await execa('cpio', ['--version'], { reject: false });
-  if (cpio.exitCode !== 0) {
-    t.log('cpio is not installed: nothing to cross-check against');
-    t.pass();
-    return;
-  }
+// Decided before the test is registered (ava cannot skip from inside a test): without cpio the
+// cross-check is skipped and its title says why, never shown as passed.
+const hasCpio = spawnSync('cpio', ['--version']).status === 0;
+const withCpio = hasCpio ? test : test.skip;
+
+withCpio(`the system cpio unpacks what the writer wrote, modes and links intact${hasCpio ? '' : ' (skipped: cpio is not installed, nothing to cross-check against; apt-get install cpio)'}`, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cpio-test-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const archive = writeCpio([
