@@ -1,12 +1,15 @@
 // IOMMU DMA faults: a device read or wrote an address its domain does not map. The IOMMU blocks
 // the access and the driver prints one line; nothing else in the kernel log says it happened, so
 // each line is a report of its own (kind iommu-fault) with the device and the address. A table,
-// one row per driver message (6.12's wording):
-//   drivers/iommu/intel/dmar.c dmar_fault_do_one() (pr_fmt "DMAR: "):
+// one row per driver message:
+//   drivers/iommu/intel/dmar.c dmar_fault_do_one() (pr_fmt "DMAR: "), 6.1 and 6.12:
 //     [DMA Read NO_PASID] Request device [01:00.0] fault addr 0x40000 [fault reason 0x06] PTE Read access is not set
 //     [DMA Write PASID 0x1] Request device [01:00.0] fault addr 0x... [fault reason 0x..] ...
 //     [INTR-REMAP] Request device [01:00.0] fault index 0x.. [fault reason 0x..] ...
-//   drivers/iommu/virtio-iommu.c viommu_fault_handler() (dev_err_ratelimited on the virtio device):
+//   7.2 prints the PCI segment first ("[%04x:%02x:%02x.%d]"): Request device [0000:01:00.0]. The
+//   device field is bus:slot.function either way (the segment kept only when it is not 0), so one
+//   fault reads the same on every kernel and matches virtio-iommu's endpoint, which has no segment.
+//   drivers/iommu/virtio-iommu.c viommu_fault_handler() (dev_err_ratelimited on the virtio device, same in 7.2):
 //     virtio_iommu virtio0: page fault from EP 256 at 0x40000 [R]
 //     virtio_iommu virtio0: domain fault from EP 256
 import type { LogLine } from './lines.ts';
@@ -31,18 +34,25 @@ function endpointAsPci(id: string | undefined): string {
   return `${hex2((rid >> 8) & 0xff)}:${hex2((rid >> 3) & 0x1f)}.${rid & 7}`;
 }
 
+/** "0000:01:00.0" (7.2) or "01:00.0" (6.x) as bus:slot.function; a segment other than 0 is kept. */
+function dmarDevice(segment: string | undefined, bdf: string | undefined): string {
+  return segment && !/^0+$/.test(segment) ? `${segment}:${bdf ?? ''}` : (bdf ?? '');
+}
+
+const dmarDeviceRe = String.raw`\[(?:([0-9a-f]{4}):)?([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\]`;
+
 const faultRows: FaultRow[] = [
   {
-    re: /^DMAR: \[(DMA Read|DMA Write)(?: NO_PASID| PASID 0x[0-9a-f]+)?\] Request device \[([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\] fault addr (0x[0-9a-f]+) \[fault reason 0x[0-9a-f]+\] ?(.*)$/,
-    title: (m) => `DMAR: ${m[1]} fault${m[4] ? `: ${m[4]}` : ''}`,
-    device: (m) => m[2] ?? '',
-    address: (m) => m[3] ?? '',
+    re: new RegExp(String.raw`^DMAR: \[(DMA Read|DMA Write)(?: NO_PASID| PASID 0x[0-9a-f]+)?\] Request device ${dmarDeviceRe} fault addr (0x[0-9a-f]+) \[fault reason 0x[0-9a-f]+\] ?(.*)$`),
+    title: (m) => `DMAR: ${m[1]} fault${m[5] ? `: ${m[5]}` : ''}`,
+    device: (m) => dmarDevice(m[2], m[3]),
+    address: (m) => m[4] ?? '',
   },
   {
-    re: /^DMAR: \[INTR-REMAP\] Request device \[([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\] fault index (0x[0-9a-f]+) \[fault reason 0x[0-9a-f]+\] ?(.*)$/,
-    title: (m) => `DMAR: interrupt remapping fault${m[3] ? `: ${m[3]}` : ''}`,
-    device: (m) => m[1] ?? '',
-    address: (m) => `index ${m[2]}`,
+    re: new RegExp(String.raw`^DMAR: \[INTR-REMAP\] Request device ${dmarDeviceRe} fault index (0x[0-9a-f]+) \[fault reason 0x[0-9a-f]+\] ?(.*)$`),
+    title: (m) => `DMAR: interrupt remapping fault${m[4] ? `: ${m[4]}` : ''}`,
+    device: (m) => dmarDevice(m[1], m[2]),
+    address: (m) => `index ${m[3]}`,
   },
   {
     // "%#llx" prints address 0 as "0", without the 0x.

@@ -320,6 +320,10 @@ export const linuxOopses: Oops[] = [
       },
       // 6.19+ prints "WARNING: file.c:123 at 0x.., CPU#1" without the function.
       { title: compile(r`WARNING: {{SRC}} at 0x\d+, CPU#\d+`), fmt: 'WARNING in %[2]v', stack: warningStackFmt() },
+      // 7.2's __warn() (kernel/panic.c) prints "WARNING: FILE:LINE at FUNC+0x../0x.., CPU#N: COMM/PID",
+      // read by the {{SRC}} at {{FUNC}} row below; without a file (a WARN from code built without
+      // bug-table file names) it is "WARNING: at FUNC+0x../0x.., CPU#N: COMM/PID".
+      { title: compile(r`WARNING: at {{FUNC}}[^,\n]*, CPU#\d+`), fmt: 'WARNING in %[2]v', stack: warningStackFmt() },
       { title: compile('WARNING: .* at {{SRC}} {{FUNC}}'), fmt: 'WARNING in %[3]v', stack: warningStackFmt() },
       { title: compile('WARNING: {{SRC}} at {{FUNC}}'), fmt: 'WARNING in %[3]v', stack: warningStackFmt() },
       { title: compile(r`WARNING: \[.*\] {{SRC}} at {{FUNC}}.*`), fmt: 'WARNING in %[3]v', stack: warningStackFmt() },
@@ -564,6 +568,21 @@ export const linuxOopses: Oops[] = [
       {
         title: compile('unregister_netdevice: waiting for (?:.*) to become free'),
         fmt: 'unregister_netdevice: waiting for DEV to become free',
+        noStackTrace: true,
+      },
+    ],
+    suppressions: [],
+  },
+  {
+    // drivers/iommu/iommufd/main.c iommufd_object_dec_wait() (pr_crit, 6.13+): an object that
+    // must be destroyed now (a device unbound, an ioas torn down) still had a short-term
+    // reference after 60 s, so it is left behind until the file is closed: a leaked reference,
+    // the iommufd twin of unregister_netdevice's wait.
+    header: 'Time out waiting for iommufd object to become free',
+    formats: [
+      {
+        title: compile('Time out waiting for iommufd object to become free'),
+        fmt: 'iommufd: leaked object reference: timed out waiting for an iommufd object to become free',
         noStackTrace: true,
       },
     ],
