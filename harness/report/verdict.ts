@@ -260,6 +260,11 @@ function holeAfterJoin(log: ParsedLog, groups: GroupRecord[], group: number, dev
   return log.blindSpots.find((spot) => spot.check === 'log' && /\bdropped\b/.test(spot.reason) && spot.line > lastJoin);
 }
 
+/** The verdict a run's evidence gives, for a run put together from two boots (harness/scenario/retry.ts). */
+export function verdictOf(run: Pick<ScenarioRun, 'leaks' | 'failedChecks' | 'reports' | 'error' | 'inconclusive'>): Verdict {
+  return judge(run.leaks.length + run.failedChecks.length + run.reports.filter((report) => !report.known).length, run.error, run.inconclusive);
+}
+
 function judge(findings: number, error: string | undefined, inconclusive: string[]): Verdict {
   if (findings > 0) return 'fail';
   if (error) return 'error';

@@ -1,9 +1,12 @@
 // A boot that lost its guest to the emulator: which boots are retried, what
 // the new boot runs, and how the two boots' runs become one result.
 import test from 'ava';
-import type { ScenarioRun } from '../../harness/report/result.ts';
+import { parseKnownIssues } from '../../harness/oracle/index.ts';
+import { exitCodeOf } from '../../harness/report/exit-code.ts';
+import { overallVerdict, type HarnessResult, type ScenarioRun } from '../../harness/report/result.ts';
+import { judgeBoot, unusedKnownIssues } from '../../harness/report/verdict.ts';
 import { mergeRetried, retryable, retryPlan } from '../../harness/scenario/retry.ts';
-import type { BootOutcome, BootPlan, LostGuest } from '../../harness/scenario/runner.ts';
+import { kmemleakNotScanned, type BootOutcome, type BootPlan, type LostGuest } from '../../harness/scenario/runner.ts';
 import type { Scenario } from '../../harness/scenario/scenario.ts';
 
 const scenario = (name: string): Scenario => ({ name, proves: name, iommus: ['intel'], topology: { devices: [] }, run: async () => undefined });
@@ -93,3 +96,73 @@ test('merged: the first boot\'s finished scenarios, then the new boot\'s runs, e
   ]);
   t.deepEqual(twice.lost, { ...lost, why: 'again' });
 });
+
+// --- what the first boot saw is kept: a retry never turns evidence into a cleaner verdict.
+
+test('a second loss is an error, never a finding: a leak in the step the second boot was lost in proves nothing (exit 3, not 1)', (t) => {
+  if (!retryable(firstBoot)) return t.fail();
+  const again = 'b/cycle7/rescan: the guest stopped answering SSH';
+  const leak = { group: 5, devices: ['0000:01:00.0'], step: 'b/cycle7/rescan' };
+  const lostAgain: BootOutcome = {
+    lost: { ...lost, why: again },
+    runs: [run('boot', 'pass', 'retry/console.log'), run('b', 'fail', 'retry/console.log', { error: again, leaks: [leak] }), run('c', 'error', 'retry/console.log', { error: 'not run: the guest stopped answering SSH after b/cycle7/rescan' })],
+  };
+  const merged = mergeRetried(firstBoot, lostAgain);
+  const b = merged.runs.find((r) => r.scenario === 'b')!;
+  t.is(b.verdict, 'error');
+  t.deepEqual(b.leaks, []);
+  t.deepEqual(b.unconfirmedLeaks, [leak]);
+  t.is(exitCodeOf(result(merged.runs)), 3);
+  // A leak from an earlier step of the second boot is a finding as ever.
+  const earlierLeak = { ...leak, step: 'b/cycle7/remove' };
+  const found = mergeRetried(firstBoot, { ...lostAgain, runs: lostAgain.runs.map((r) => (r.scenario === 'b' ? { ...r, leaks: [earlierLeak] } : r)) });
+  t.is(found.runs.find((r) => r.scenario === 'b')?.verdict, 'fail');
+});
+
+test("the lost scenario's earlier cycles keep their blind spots: a retried run that passes is still inconclusive", (t) => {
+  const blind = 'b/cycle3/bind: the kernel dropped 7 log message(s): a report or group event may be missing';
+  const first = { ...firstBoot, runs: firstBoot.runs.map((r) => (r.scenario === 'b' ? { ...r, inconclusive: [blind] } : r)) };
+  if (!retryable(first)) return t.fail();
+  const merged = mergeRetried(first, { runs: [run('boot', 'pass', 'retry/console.log'), run('b', 'pass', 'retry/console.log'), run('c', 'pass', 'retry/console.log')] });
+  const b = merged.runs.find((r) => r.scenario === 'b')!;
+  t.is(b.verdict, 'inconclusive');
+  t.deepEqual(b.inconclusive, [`in the first boot (first/console.log): ${blind}`]);
+  t.is(merged.runs.find((r) => r.scenario === 'c')?.verdict, 'pass', 'a scenario the first boot never ran has nothing to carry');
+});
+
+test("the first boot's known-issue matches are kept, so their entries are not called unused", (t) => {
+  const known = parseKnownIssues(['WARNING in pciehp_unconfigure_device | scenario=b  # upstream', 'possible deadlock in msi_get_virq | scenario=boot  # upstream, at boot'].join('\n'));
+  const knownIn = (title: string, step: string | undefined) =>
+    ({ kind: 'warning', title, text: title, corrupted: false, ...(step ? { step } : {}), known: 'upstream' }) as ScenarioRun['reports'][number];
+  const first = {
+    ...firstBoot,
+    runs: firstBoot.runs.map((r) =>
+      r.scenario === 'b' ? { ...r, reports: [knownIn('WARNING in pciehp_unconfigure_device', 'b/cycle2/del')] } : r.scenario === 'boot' ? { ...r, reports: [knownIn('possible deadlock in msi_get_virq', undefined)] } : r,
+    ),
+  };
+  if (!retryable(first)) return t.fail();
+  // The new boot printed neither (a boot-time race, a cycle it did not repeat).
+  const merged = mergeRetried(first, { runs: [run('boot', 'pass', 'retry/console.log'), run('b', 'pass', 'retry/console.log'), run('c', 'pass', 'retry/console.log')] });
+  t.deepEqual(unusedKnownIssues(known, merged.runs), []);
+  t.deepEqual(merged.runs.map((r) => [r.scenario, r.verdict]), [['a', 'pass'], ['boot', 'pass'], ['b', 'pass'], ['c', 'pass']]);
+});
+
+test("kmemleak across a retry: the lost boot's scan never ran, so the new boot's clean scan alone is inconclusive, with the reason", (t) => {
+  if (!retryable(firstBoot)) return t.fail();
+  const second: BootOutcome = { runs: [run('boot', 'pass', 'retry/console.log'), run('b', 'pass', 'retry/console.log'), run('c', 'pass', 'retry/console.log'), run('kmemleak', 'pass', 'retry/console.log')] };
+  const merged = mergeRetried(firstBoot, second);
+  const kmemleak = merged.runs.find((r) => r.scenario === 'kmemleak')!;
+  t.is(kmemleak.verdict, 'inconclusive');
+  t.deepEqual(kmemleak.inconclusive, ['the first boot (first/console.log) lost its guest before its kmemleak scan: what a, b (cycles before 7) leaked there was never scanned']);
+  // The runner now judges the lost boot's missing scan itself; its reason is carried, not doubled.
+  const notScanned = judgeBoot({ iommu: 'intel', accel: 'tcg', console: '', consolePath: 'first/console.log', outcomes: [kmemleakNotScanned('the machine ended during the scenarios (signal SIGSEGV)')], known: [] }).find((r) => r.scenario === 'kmemleak')!;
+  const withRun = mergeRetried({ ...firstBoot, runs: [...firstBoot.runs, notScanned] }, second);
+  t.deepEqual(withRun.runs.find((r) => r.scenario === 'kmemleak')?.inconclusive, [
+    'in the first boot (first/console.log): no kmemleak scan after the scenarios (the machine ended during the scenarios (signal SIGSEGV)): a memory leak in them could not be reported',
+  ]);
+  t.is(exitCodeOf(result(merged.runs)), 4);
+});
+
+function result(runs: ScenarioRun[]): HarnessResult {
+  return { verdict: overallVerdict(runs), kernel: { source: 's', commit: 'c', patches: [], release: 'r' }, runs, timings: { buildSeconds: 0, bootSeconds: {}, totalSeconds: 0 }, accelerator: { accel: 'tcg', reason: 'test' } };
+}
