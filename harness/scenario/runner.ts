@@ -10,6 +10,7 @@ import type { BootTimeline } from '../machine/boot-timeline.ts';
 import { Machine } from '../machine/machine.ts';
 import { harnessNicId, viommuTracePath, type Accel } from '../machine/qemu-args.ts';
 import { captureVcpus } from '../machine/vcpu-state.ts';
+import { machineOf } from '../machine/machines.ts';
 import { mergeTopologies, type IommuModel } from '../machine/topology.ts';
 import { accountGroups, parseKernelLog, type KnownIssue } from '../oracle/index.ts';
 import { consoleTraceEvent } from '../oracle/viommu-trace.ts';
@@ -237,7 +238,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       progress: options.progress,
     });
     // The vIOMMU ledger places trace events in steps by the console's bytes, traced from here on.
-    if (plan.iommu !== 'none') {
+    if (machineOf(plan.iommu).ledger) {
       await machine.qmp.execute('trace-event-set-state', { name: consoleTraceEvent, enable: true }).catch((error: Error) => options.progress.warn(`${plan.id}: console not traced, the vIOMMU ledger is blind: ${error.message}`));
     }
     const hungTask = await machine.shell.run(['sh', '-c', setHungTaskTimeoutScript, 'sh', String(hungTaskTimeoutSecs)], 30_000);
@@ -368,7 +369,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
     await machine?.stop();
   }
   const console = await readFile(consolePath, 'utf8').catch(() => '');
-  const viommuTrace = plan.iommu === 'none' ? undefined : await readFile(viommuTracePath(consolePath), 'utf8').catch(() => '');
+  const viommuTrace = !machineOf(plan.iommu).ledger ? undefined : await readFile(viommuTracePath(consolePath), 'utf8').catch(() => '');
   const runs = judgeBoot({
     iommu: plan.iommu,
     accel: machine?.accel ?? options.accel,
