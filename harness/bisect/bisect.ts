@@ -1,6 +1,7 @@
 // `iommu-harness bisect` as a library call: check the ends, take the failure's
-// signature from the bad end, then bisect the first-parent line judging every
-// commit against that signature. Every commit is built in the harness's
+// signature from the bad end, then bisect the commits between them as git
+// bisect does (into a bad merge's side branch), judging every commit against
+// that signature. Every commit is built in the harness's
 // worktree of the repository and its one build directory, so after the first
 // build each step costs an incremental build, a boot and the scenarios; the
 // user's checkout is never touched.
@@ -8,7 +9,7 @@ import { cacheLayout, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import { debianReleaseOf, ensureDebianSource } from '../source/debian-source.ts';
 import { bisect } from './algorithm.ts';
-import { firstParentRange } from './history.ts';
+import { commitRange } from './history.ts';
 import type { StepVerdict } from './judge.ts';
 import { describeSignature, formatSignature, signatureOf, type Signature } from './signature.ts';
 import { trialEvidence, tryCommit, type Trial, type TrialRequest } from './trial.ts';
@@ -77,7 +78,7 @@ export async function bisectKernel(request: BisectRequest): Promise<BisectResult
   if (!Number.isInteger(request.runs) || request.runs < 1) throw new HarnessError('usage', `--runs must be at least 1 (got ${request.runs})`);
   const debian = debianReleaseOf(request.src);
   const repo = debian ? await ensureDebianSource(layout, debian, progress) : (request.src ?? '.');
-  const range = await firstParentRange(repo, request.good, request.bad);
+  const range = await commitRange(repo, request.good, request.bad);
   const info = (commit: string): CommitInfo => ({ commit, subject: range.subjects.get(commit) ?? '' });
   const trialRequest: TrialRequest = { ...request, layout };
   const steps: BisectStep[] = [];
@@ -93,7 +94,7 @@ export async function bisectKernel(request: BisectRequest): Promise<BisectResult
     return trial;
   };
 
-  progress.step(`${range.commits.length} commit(s) from ${range.good.slice(0, 12)} (good) to ${range.bad.slice(0, 12)} (bad), first parents only`);
+  progress.step(`${range.commits.length} commit(s) from ${range.good.slice(0, 12)} (good) to ${range.bad.slice(0, 12)} (bad), merges' side branches included`);
   const badEnd = await judge(range.bad, 'bad end', undefined);
   const signature = endsSignature(badEnd, request.bad);
   progress.step(`following the ${describeSignature(signature)} (--expect '${formatSignature(signature)}')`);
@@ -101,7 +102,7 @@ export async function bisectKernel(request: BisectRequest): Promise<BisectResult
   checkGoodEnd(goodEnd, request.good, signature);
 
   const outcome = await bisect(
-    range.commits,
+    range,
     async (commit) => (await judge(commit, 'step', signature)).judgement.verdict,
     new Map([[range.bad, 'bad' as StepVerdict]]),
   );

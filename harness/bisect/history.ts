@@ -1,44 +1,45 @@
-// The range a bisect walks: the first-parent line from the good end to the
-// bad end, read from the user's repository without touching its checkout.
+// The range a bisect walks: every commit the bad end reaches and the good end
+// does not, merges' side branches included, with each commit's parents, read
+// from the user's repository without touching its checkout.
 import { HarnessError } from '../errors.ts';
 import { git } from '../source/git.ts';
 import { resolveCommit } from '../source/worktree.ts';
+import type { CommitGraph } from './algorithm.ts';
 
-export interface CommitRange {
+export interface CommitRange extends CommitGraph {
   good: string;
   bad: string;
-  /** Oldest first: the good end excluded, the bad end included (last). */
+  /** Parents before children: the good end excluded, the bad end included (last). */
   commits: string[];
   subjects: Map<string, string>;
 }
 
 /**
- * First parents only: a merge is judged as one step, as it landed on the
- * line, so a side branch's half-done commits never become culprits.
+ * `git rev-list good..bad`, as git bisect reads it: a bug brought in on a side
+ * branch is found on that branch, so the culprit is the commit that wrote it,
+ * not the merge that carried it into mainline.
  */
-export async function firstParentRange(repo: string, goodRef: string, badRef: string): Promise<CommitRange> {
+export async function commitRange(repo: string, goodRef: string, badRef: string): Promise<CommitRange> {
   const good = await resolveCommit(repo, goodRef);
   const bad = await resolveCommit(repo, badRef);
   if (good === bad) throw new HarnessError('usage', `--good ${goodRef} and --bad ${badRef} are the same commit: nothing to bisect`);
-  const log = await git(repo, ['log', '--first-parent', '--reverse', '--format=%H%x00%s', `${good}..${bad}`]);
+  const ancestor = await git(repo, ['merge-base', '--is-ancestor', good, bad], { allowFailure: true });
+  if (ancestor.exitCode !== 0) throw new HarnessError('usage', `--bad ${badRef} is not a descendant of --good ${goodRef}: nothing to bisect`);
+  // --topo-order then --reverse: every parent before its children, the bad end last.
+  const log = await git(repo, ['log', '--topo-order', '--reverse', '--format=%H%x00%P%x00%s', `${good}..${bad}`]);
   const subjects = new Map<string, string>();
+  const parents = new Map<string, string[]>();
   const commits: string[] = [];
   for (const line of log.stdout.split('\n')) {
     if (!line) continue;
-    const [commit = '', subject = ''] = line.split('\0');
+    const [commit = '', parentList = '', subject = ''] = line.split('\0');
     commits.push(commit);
+    parents.set(commit, parentList.split(' ').filter(Boolean));
     subjects.set(commit, subject);
   }
-  if (commits.length === 0) throw new HarnessError('usage', `--bad ${badRef} is not a descendant of --good ${goodRef}: nothing to bisect`);
-  const parent = await git(repo, ['rev-parse', `${commits[0]}^1`], { allowFailure: true });
-  if (parent.stdout.trim() !== good) {
-    throw new HarnessError(
-      'usage',
-      `--good ${goodRef} is not on the first-parent line of --bad ${badRef} (it was merged from a side branch): pass the merge's first parent as --good`,
-    );
-  }
+  if (commits.at(-1) !== bad) throw new HarnessError('usage', `--bad ${badRef} is not a descendant of --good ${goodRef}: nothing to bisect`);
   subjects.set(good, await subjectOf(repo, good));
-  return { good, bad, commits, subjects };
+  return { good, bad, commits, parents, subjects };
 }
 
 export async function subjectOf(repo: string, commit: string): Promise<string> {
