@@ -20,6 +20,7 @@ import type { IommuModel } from './machine/topology.ts';
 import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/index.ts';
 import { overallVerdict, verdictWithCoverage, type HarnessResult, type ScenarioRun } from './report/result.ts';
 import { readBuiltChanges } from './build/built-files.ts';
+import { gatherProvenance } from './report/provenance.ts';
 import { patchCoverage, type PatchCoverage } from './build/patch-coverage.ts';
 import { featuresOf } from './scenario/features.ts';
 import { retryable, retryPlan, mergeRetried } from './scenario/retry.ts';
@@ -39,6 +40,9 @@ export interface RunRequest extends KernelRequest {
   cycles?: number;
   /** Boots at once; default: one per two cores, since each guest has two vCPUs. */
   parallelBoots?: number;
+  /** The config profile's name (`--profile`), and the command line, for the result to reproduce itself. */
+  profile?: string;
+  commandLine?: string[];
   /** Where this run's logs go; a fresh folder under the cache by default. */
   runDir?: string;
   progress: Progress;
@@ -143,13 +147,24 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const coverage = await coverageOf(prepared.kernel, runs);
   return {
     verdict: verdictWithCoverage(overallVerdict(runs), coverage),
-    kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release },
+    kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release, config: prepared.kernel.artifacts.config },
     runs,
     unusedKnownIssues: unusedKnownIssues(known, runs, prepared.kernel.artifacts.release),
     timings: { buildSeconds: prepared.kernel.buildSeconds, bootSeconds, bootTimelines, totalSeconds: (Date.now() - started) / 1000 },
     // Asked again at the end: a silent KVM boot may have moved the run to TCG.
     accelerator: await chooseAccel(request.accel ?? 'auto', process.env, kvmSubject).then(({ accel, reason }) => ({ accel, reason })),
     ...(coverage ? { patchCoverage: coverage } : {}),
+    provenance: await gatherProvenance({
+      commandLine: request.commandLine ?? process.argv.slice(2),
+      startedAt: new Date(started),
+      ...(request.profile ? { profile: request.profile } : {}),
+      kconfigs: request.kconfigs,
+      scenarios: request.scenarios.map((scenario) => scenario.name),
+      machines: request.iommus,
+      patches: request.patches,
+      ...(prepared.kernel.source.source.startsWith('debian:') ? {} : { kernelRepo: prepared.kernel.source.source }),
+      kernelCommit: prepared.kernel.source.commit,
+    }),
     ...(coverage?.inconclusive ? { inconclusive: [coverage.inconclusive] } : {}),
   };
 }

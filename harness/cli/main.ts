@@ -1,7 +1,7 @@
 // The command line. Each command turns its options into a library call and
 // the result into output and an exit code; failures end in one line with the
 // cause, the log that shows it, and the exit code of their kind.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { ExitCode, HarnessError } from '../errors.ts';
 import { createProgress } from '../log.ts';
@@ -21,7 +21,13 @@ import { profileFragment } from '../build/index.ts';
 import { setup } from './setup.ts';
 import { writeFailure } from './report-error.ts';
 import { readLog, requireKernelLog, stdinName } from './read-log.ts';
-import { checkRunOptions, parseIommus, parsePositive } from './options.ts';
+import { checkOutputFile, checkRunOptions, parseIommus, parsePositive } from './options.ts';
+import { reportFormat, reportFormats, type RenderContext } from '../report/formats.ts';
+import { checkOrigin, defaultOrigin } from '../report/kcidb.ts';
+import { harnessVersionLine } from '../report/provenance.ts';
+import type { HarnessResult } from '../report/result.ts';
+import { selectMachines } from '../machine/select.ts';
+import { filesTouched } from '../source/patch.ts';
 import { addNightlyCommands } from '../nightly/commands.ts';
 import { addBisectCommands } from '../bisect/commands.ts';
 
@@ -29,6 +35,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 const program = new Command('iommu-harness')
   .description('Boot a kernel under emulated intel-iommu/virtio-iommu and tell whether IOMMU groups leak or the kernel warns.')
+  .version(await harnessVersionLine(), '--version', 'print the harness version')
   .option('--debug', 'print the stack trace of an unexpected error (or set IOMMU_HARNESS_DEBUG=1)')
   .showHelpAfterError()
   .exitOverride((error) => {
@@ -49,17 +56,31 @@ program
   .option('--patch <file>', 'patch to apply (mbox or diff; repeatable, in order)', collect, [])
   .option('--kconfig <file>', 'extra kconfig fragment (repeatable)', collect, [])
   .option('--profile <name>', 'kconfig profile from kconfigs/profiles: lockdep (default), leakcheck (kmemleak), kasan', 'lockdep')
-  .option('--iommu <list>', 'machines: intel, virtio, none (no IOMMU: vfio no-iommu mode), comma-separated', parseIommus, [...iommuModels])
+  .option('--iommu <list>', `machines, comma-separated: ${iommuModels.join(', ')} (none: no IOMMU, vfio no-iommu mode); default: chosen by the patches' files (one driver's change: its machine; anything else: every machine)`, parseIommus)
   .option('--scenario <name>', 'scenario to run (repeatable; default: all)', collect, [])
   .option('--cycles <n>', 'repeat each scenario n times in its boot', parsePositive, 1)
   .option('--parallel <n>', 'boots at once (default: one per core, as memory allows)', parsePositive)
   .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
   .option('--known-issues <file>', 'known-issues file (default: scenarios/known-issues.txt)')
   .option('--json <file>', 'write the result as JSON')
+  .option('--report <file>', 'write a plain-text report to paste into a reply on the list (80 columns: each finding decoded with the command that reproduces it, Reported-by:/Closes: placeholders; a pass as a Tested-by: summary)')
+  .option('--kcidb <file>', 'write the result as KCIDB 5.3 JSON (checkout, build, a test per scenario, known issues as issues)')
+  .option('--kcidb-origin <name>', 'KCIDB origin: lower-case letters, digits and _', defaultOrigin)
+  .option('--junit <file>', 'write JUnit XML, a testcase per machine x scenario')
+  .option('--tap <file>', 'write KTAP version 1, a test per machine x scenario with steps as subtests')
   .option('--quiet', 'print only the table')
   .action(async (options) => {
     const kconfigs = [await profileFragment(options.profile), ...options.kconfig];
     const selected = selectScenarios(options.scenario);
+    const progress = createProgress(process.stderr, options.quiet);
+    const invalidOrigin = checkOrigin(options.kcidbOrigin);
+    if (invalidOrigin) throw new HarnessError('usage', `--kcidb-origin: ${invalidOrigin}`);
+    for (const option of ['report', 'kcidb', 'junit', 'tap'] as const) if (options[option]) await checkOutputFile(options[option], `--${option}`);
+    if (!options.iommu) {
+      const selection = selectMachines(await patchedFiles(options.patch));
+      progress.step(`machines: ${selection.machines.join(', ')} (${selection.reason}; --iommu to choose)`);
+      options.iommu = selection.machines;
+    }
     await checkRunOptions({
       ...(options.src ? { src: options.src } : {}),
       refs: [{ option: '--ref', ref: options.ref }],
@@ -83,11 +104,52 @@ program
       knownIssuesFile: options.knownIssues,
       cycles: options.cycles,
       ...(options.parallel ? { parallelBoots: options.parallel } : {}),
-      progress: createProgress(process.stderr, options.quiet),
+      profile: options.profile,
+      commandLine: process.argv.slice(2),
+      progress,
     });
     process.stdout.write(renderTable(result));
     if (options.json) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`);
+    await writeFormats(result, options);
     process.exitCode = exitCodeOf(result);
+  });
+
+/** --report, --kcidb, --junit, --tap: each a row of harness/report/formats.ts. */
+async function writeFormats(result: HarnessResult, options: Record<string, string | undefined>): Promise<void> {
+  for (const name of ['report', 'kcidb', 'junit', 'tap'] as const) {
+    const file = options[name];
+    if (!file) continue;
+    const context: RenderContext = { ...(options.kcidbOrigin ? { origin: options.kcidbOrigin } : {}), ...(result.kernel.config ? { configFile: result.kernel.config } : {}) };
+    await writeFile(file, reportFormat(name)!.render(result, context));
+  }
+}
+
+/** The files the --patch files change, for choosing machines before anything is built. */
+async function patchedFiles(patches: string[]): Promise<string[]> {
+  const texts = await Promise.all(patches.map((patch) => readFile(patch, 'utf8').catch(() => '')));
+  return [...new Set(texts.flatMap(filesTouched))];
+}
+
+program
+  .command('report')
+  .description('render a saved result (run --json) in another format, to stdout')
+  .argument('<result.json>', 'a result written by run --json')
+  .addOption(new Option('--format <name>', 'output format').choices(reportFormats.map((format) => format.name)).default('report'))
+  .option('--kcidb-origin <name>', 'KCIDB origin: lower-case letters, digits and _', defaultOrigin)
+  .action(async (file: string, options) => {
+    const text = await readFile(file, 'utf8').catch(() => {
+      throw new HarnessError('usage', `cannot read ${file}`);
+    });
+    let result: HarnessResult;
+    try {
+      result = JSON.parse(text) as HarnessResult;
+    } catch {
+      throw new HarnessError('usage', `${file}: not JSON`);
+    }
+    if (!result || typeof result !== 'object' || !Array.isArray(result.runs) || !result.kernel) throw new HarnessError('usage', `${file}: not a result written by run --json (no runs or kernel)`);
+    const invalidOrigin = checkOrigin(options.kcidbOrigin);
+    if (invalidOrigin) throw new HarnessError('usage', `--kcidb-origin: ${invalidOrigin}`);
+    process.stdout.write(reportFormat(options.format)!.render(result, { origin: options.kcidbOrigin }));
   });
 
 program

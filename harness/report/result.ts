@@ -101,9 +101,16 @@ export interface KernelInfo {
   packageVersion?: string;
   commit: string;
   patches: string[];
+  /**
+   * The `--src` tree's uncommitted files (tracked changes, staged or not, then untracked files git
+   * does not ignore), built after the patches; absent when the tree was clean or is not the user's.
+   */
+  uncommitted?: string[];
   release: string;
   /** The built kernel's preemption model, the .config option and why (the harness's choice or the release's default). */
   preemption?: Preemption;
+  /** The built kernel's full .config, as kept in the cache beside the kernel. */
+  config?: string;
 }
 
 export interface HarnessResult {
