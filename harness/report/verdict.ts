@@ -137,12 +137,14 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     const cutOff: LeakFinding[] = [];
     const ledgerLeaks: LeakFinding[] = [];
     for (const leak of accounting.leaks.filter((candidate) => inScenario(candidate.step, outcome.scenario))) {
-      const hole = holeAfterJoin(groupSource, accounting.groups, leak.group, leak.devices);
       if (witnessLeaks.some((seen) => seen.group === leak.group)) ledgerLeaks.push(leak);
       else if (lifecycleSilent) unprintable.push(leak);
       else if (outcome.lostInStep !== undefined && leak.step === outcome.lostInStep) cutOff.push(leak);
-      else if (hole) unconfirmed.push({ leak, hole });
-      else ledgerLeaks.push(leak);
+      else {
+        const found = holeAfterJoin(groupSource, accounting.groups, leak.group, leak.devices);
+        if (found) unconfirmed.push({ leak, hole: found });
+        else ledgerLeaks.push(leak);
+      }
     }
     const leaks = mergeLeaks(ledgerLeaks, witnessLeaks);
     const anomalies = accounting.anomalies
