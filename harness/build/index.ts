@@ -10,6 +10,7 @@ import { withLock } from '../lock.ts';
 import { debianReleaseOf, obtainDebianSource, type DebianSource } from '../source/debian-source.ts';
 import { releaseNotice } from '../source/releases.ts';
 import { checkGitTree, fileAtCommit, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
+import { uncommittedFor } from '../source/uncommitted.ts';
 import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, switchedOffOptions, type AbsentOption, type ConfigFragment } from './kconfig.ts';
 import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
 import { preemptionOf, preemptionRequest, type Preemption } from './preemption.ts';
@@ -52,6 +53,8 @@ export interface KernelSource {
   packageVersion?: string;
   commit: string;
   patches: string[];
+  /** The tree's uncommitted files (tracked changes, then untracked ones) built after the patches; absent when it was clean. */
+  uncommitted?: string[];
   /** The built kernel's preemption model and why (harness/build/preemption.ts). */
   preemption?: Preemption;
 }
@@ -106,6 +109,7 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
   const debianSource: DebianSource | undefined = debian ? await obtainDebianSource(layout, debian, progress) : undefined;
   const repo = debianSource ? debianSource.repo : path.resolve(request.src ?? '.');
   const baseCommit = await resolveCommit(repo, request.ref ?? 'HEAD');
+  const uncommitted = debian ? undefined : await uncommittedFor(repo, request.ref ?? 'HEAD', progress);
   // The release decides which `# since X.Y` options apply; a tree whose Makefile
   // cannot be read gets every option, and olddefconfig's check names what failed.
   const version = makefileVersion(await fileAtCommit(repo, baseCommit, 'Makefile'));
@@ -122,12 +126,14 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
       }),
     ),
   );
-  const key = contentKey('x86_64', baseCommit, renderConfig(requested), ...patchTexts);
+  // Another edit is another kernel; a clean tree keeps the key it always had.
+  const key = contentKey('x86_64', baseCommit, renderConfig(requested), ...patchTexts, ...(uncommitted ? ['uncommitted', uncommitted.key] : []));
   const source: KernelSource = {
     source: debianSource ? `debian:${debianSource.package}` : repo,
     ...(debianSource?.version ? { packageVersion: debianSource.version } : {}),
     commit: baseCommit,
     patches: request.patches.map((patch) => path.resolve(patch)),
+    ...(uncommitted ? { uncommitted: uncommitted.files } : {}),
   };
 
   if (version && absent.length > 0) {
@@ -146,7 +152,7 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
   return withLock(layout.locks, path.basename(worktree), 120 * 60_000, async (lockLost) => {
     const raced = await cachedKernel(layout, key);
     if (raced) return { artifacts: raced, source: await withPreemption(raced), absentOptions: absent, buildSeconds: 0 };
-    const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress, cancelSignal: lockLost });
+    const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress, cancelSignal: lockLost, ...(uncommitted ? { uncommitted } : {}) });
     // One build directory per worktree and config: patch variants of one
     // config rebuild incrementally, and switching profiles (kmemleak, KASAN)
     // does not throw away the other profiles' objects.

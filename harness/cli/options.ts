@@ -11,6 +11,7 @@ import { planBoots } from '../scenario/runner.ts';
 import type { Scenario } from '../scenario/scenario.ts';
 import { debianReleaseOf } from '../source/debian-source.ts';
 import { checkGitTree, resolveCommit } from '../source/worktree.ts';
+import { uncommittedFiles } from '../source/uncommitted.ts';
 import { requestFromEnv } from '../machine/accel.ts';
 import { checkReliedOnOptions, loadFragments } from '../build/index.ts';
 import { ConfigSyntaxError } from '../build/kconfig.ts';
@@ -86,6 +87,18 @@ export async function checkSource(src: string | undefined, refs: { option: strin
       throw error instanceof HarnessError && error.kind === 'usage' ? new HarnessError('usage', `${option} ${ref} is not a commit in ${src}`) : error;
     });
   }
+  // A tree tested at HEAD includes its uncommitted changes; another --ref cannot,
+  // and building it without them would test something the developer did not ask for.
+  // (bisect's --good/--bad walk history, which no edit is part of; each trial says the edit is left out.)
+  const other = refs.find(({ option, ref }) => option === '--ref' && ref !== 'HEAD');
+  if (!other) return;
+  const files = await uncommittedFiles(src);
+  if (files.length === 0) return;
+  const shown = files.length > 10 ? `${files.slice(0, 10).join(', ')} and ${files.length - 10} more` : files.join(', ');
+  throw new HarnessError(
+    'usage',
+    `${srcOption} ${src} has uncommitted changes (${shown}), which are not of ${other.option} ${other.ref}: test HEAD (the default) to include them, commit them, or pass them as --patch`,
+  );
 }
 
 /** The fragments parse and leave on what the verdicts rely on (a profile's fragment is checked again with the build). */

@@ -38,26 +38,43 @@ export interface GitResult {
   exitCode: number;
 }
 
-/** Runs git in `dir`; with `allowFailure` a non-zero exit is returned instead of thrown (a full disk always throws). */
-export async function git(
-  dir: string,
-  args: string[],
-  options: { allowFailure?: boolean; errorKind?: HarnessErrorKind; timeoutMs?: number; cancelSignal?: AbortSignal } = {},
-): Promise<GitResult> {
-  const result = await execa('git', [...gitOverrides, '-C', dir, ...args], {
+export interface GitOptions {
+  allowFailure?: boolean;
+  errorKind?: HarnessErrorKind;
+  timeoutMs?: number;
+  cancelSignal?: AbortSignal;
+  /** Variables set on purpose (GIT_INDEX_FILE for a private index copy); the inherited GIT_* stay out. */
+  env?: Record<string, string>;
+}
+
+function execaOptions(options: GitOptions) {
+  return {
     reject: false,
     extendEnv: false,
-    env: gitEnv(identity),
+    env: gitEnv({ ...identity, ...options.env }),
     timeout: options.timeoutMs ?? 10 * 60_000,
     stdin: 'ignore',
     ...(options.cancelSignal ? { cancelSignal: options.cancelSignal } : {}),
-  });
+  } as const;
+}
+
+/** What checkResult reads of execa's result, whichever encoding. */
+interface GitOutcome {
+  exitCode?: number | undefined;
+  stdout: string;
+  stderr: string;
+  failed: boolean;
+  shortMessage?: string | undefined;
+  cause?: unknown;
+}
+
+/** A failed git said in git's own words; returns when `allowFailure` lets the caller judge it. */
+function checkResult(dir: string, args: string[], result: GitOutcome, options: GitOptions): void {
   if (result.exitCode === undefined && (result.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
     throw new HarnessError('prerequisite', 'git is not installed: apt-get install git');
   }
-  const out = { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };
-  if (out.exitCode === 0) return out;
-  const firstLine = (result.stderr || result.stdout).split('\n').find((line) => line.trim()) ?? (result.failed ? result.shortMessage : 'no output');
+  if (result.exitCode === 0) return;
+  const firstLine = (result.stderr || result.stdout).split('\n').find((line) => line.trim()) ?? (result.failed && result.shortMessage ? result.shortMessage : 'no output');
   // Not the input's fault: a patch "does not apply" because the disk is full must not be judged as the patch's failure.
   const trouble = hostTrouble(result.stderr);
   if (trouble) throw new HarnessError('host', `git ${args[0]} failed in ${dir}: ${trouble}: ${firstLine}`, { excerpt: result.stderr.split('\n').slice(0, 10) });
@@ -66,5 +83,20 @@ export async function git(
       excerpt: result.stderr.split('\n').slice(0, 10),
     });
   }
-  return out;
+}
+
+/** Runs git in `dir`; with `allowFailure` a non-zero exit is returned instead of thrown (a full disk always throws). */
+export async function git(dir: string, args: string[], options: GitOptions = {}): Promise<GitResult> {
+  const result = await execa('git', [...gitOverrides, '-C', dir, ...args], execaOptions(options));
+  const { exitCode, failed, shortMessage, cause, stdout, stderr } = result;
+  checkResult(dir, args, { exitCode, failed, shortMessage, cause, stdout, stderr }, options);
+  return { stdout, stderr, exitCode: exitCode ?? -1 };
+}
+
+/** git's stdout as bytes, for output that need not be UTF-8 (a diff of a Latin-1 file, a binary patch); a failure always throws. */
+export async function gitBytes(dir: string, args: string[], options: Omit<GitOptions, 'allowFailure'> = {}): Promise<Buffer> {
+  const result = await execa('git', [...gitOverrides, '-C', dir, ...args], { ...execaOptions(options), encoding: 'buffer', stripFinalNewline: false });
+  const { exitCode, failed, shortMessage, cause } = result;
+  checkResult(dir, args, { exitCode, failed, shortMessage, cause, stdout: '', stderr: Buffer.from(result.stderr).toString('utf8') }, options);
+  return Buffer.from(result.stdout);
 }

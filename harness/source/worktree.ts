@@ -2,7 +2,8 @@
 // checkout or index. The worktree lives as long as the cache, so switching
 // between a clean tree and a patched one rewrites only the patched files and
 // the out-of-tree build that follows stays incremental.
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { contentKey, ensureDir, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
@@ -10,6 +11,7 @@ import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
 import { git, type GitResult } from './git.ts';
 import { detectPatchFormat, failingFile } from './patch.ts';
+import type { UncommittedChanges } from './uncommitted.ts';
 
 export interface PreparedTree {
   /** The repository the user named (or the harness's copy of Debian's source). */
@@ -54,7 +56,15 @@ export async function checkGitTree(dir: string, option = '--src'): Promise<void>
 /** Checks out `ref` of `repo` in the harness's worktree and applies `patches` in order. Callers hold the worktree's lock. */
 export async function prepareTree(
   layout: CacheLayout,
-  options: { repo: string; ref: string; patches: string[]; progress: Progress; cancelSignal?: AbortSignal },
+  options: {
+    repo: string;
+    ref: string;
+    patches: string[];
+    progress: Progress;
+    cancelSignal?: AbortSignal;
+    /** The user's tree's uncommitted changes (see readUncommitted), applied after the patches. */
+    uncommitted?: UncommittedChanges;
+  },
 ): Promise<PreparedTree> {
   const { repo, patches, progress } = options;
   await checkGitTree(repo);
@@ -81,6 +91,7 @@ export async function prepareTree(
   }
 
   for (const patch of patches) await applyPatch(worktree, patch, run);
+  if (options.uncommitted && options.uncommitted.files.length > 0) await applyUncommitted(worktree, options.uncommitted, run);
 
   const headCommit = (await run(worktree, ['rev-parse', 'HEAD'])).stdout.trim();
   const treeId = (await run(worktree, ['rev-parse', 'HEAD^{tree}'])).stdout.trim();
@@ -135,4 +146,52 @@ async function applyPatch(worktree: string, patch: string, run: (dir: string, ar
   if (format === 'diff') {
     await run(worktree, ['commit', '-q', '--allow-empty', '-m', `iommu-harness: apply ${path.basename(file)}`]);
   }
+}
+
+/**
+ * The user's uncommitted changes, committed in the harness's worktree on top
+ * of the patches, so the tree id (and a later checkout) covers them. The
+ * bytes are the ones read when the cache key was made, not the tree as it is
+ * now: the developer may have edited on while the build waited for its lock.
+ */
+async function applyUncommitted(
+  worktree: string,
+  changes: UncommittedChanges,
+  run: (dir: string, args: string[], flags?: { allowFailure?: boolean }) => Promise<GitResult>,
+): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'iommu-harness-uncommitted-'));
+  try {
+    if (changes.diff.length > 0) {
+      const diffFile = path.join(dir, 'uncommitted.diff');
+      await writeFile(diffFile, changes.diff);
+      const result = await run(worktree, ['apply', '--index', '--binary', diffFile], { allowFailure: true });
+      if (result.exitCode !== 0) {
+        const output = `${result.stderr}\n${result.stdout}`;
+        const where = failingFile(output);
+        throw new HarnessError('patch', `the uncommitted changes of ${changes.top} do not apply after the patches${where ? ` (at ${where})` : ''}: commit them and rebase the patches, or leave them out`, {
+          excerpt: output.split('\n').filter((line) => line.trim()).slice(0, 8),
+        });
+      }
+    }
+    for (const file of changes.untracked) {
+      const target = path.join(worktree, file.path);
+      await mkdir(path.dirname(target), { recursive: true });
+      await rm(target, { force: true });
+      if (file.kind === 'symlink') await symlink(file.content.toString(), target);
+      else {
+        await writeFile(target, file.content);
+        await chmod(target, file.kind === 'executable' ? 0o755 : 0o644);
+      }
+    }
+    if (changes.untracked.length > 0) {
+      // From a file: a tree can have more untracked files than one command line holds.
+      const list = path.join(dir, 'untracked');
+      await writeFile(list, changes.untracked.map((file) => `${file.path}\0`).join(''));
+      // -f: a patch or the edit itself may have changed .gitignore; the user's tree did not ignore these.
+      await run(worktree, ['add', '-f', `--pathspec-from-file=${list}`, '--pathspec-file-nul']);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  await run(worktree, ['commit', '-q', '--allow-empty', '-m', `iommu-harness: uncommitted changes of ${changes.top}`]);
 }
