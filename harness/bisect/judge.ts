@@ -58,6 +58,8 @@ function judgeAnyFailure(results: readonly HarnessResult[]): StepJudgement {
   if (errored || results.some((result) => result.verdict === 'error')) {
     return { verdict: 'skip', reason: errored ? `${errored.iommu}/${errored.scenario}: ${errored.error}` : 'a run could not be judged', findings: [], otherFailures: [] };
   }
+  const wholly = results.find((result) => result.inconclusive?.length);
+  if (wholly) return { verdict: 'skip', reason: `the run is inconclusive: ${wholly.inconclusive!.join('; ')}`, findings: [], otherFailures: [] };
   const blind = results.flatMap((result) => result.runs).find((run) => run.verdict === 'inconclusive');
   if (blind) return { verdict: 'skip', reason: `${where(blind)} is inconclusive: ${blind.inconclusive.join('; ')}`, findings: [], otherFailures: [] };
   return { verdict: 'good', reason: `every scenario passed in ${results.length} run(s)`, findings: [], otherFailures: [] };
@@ -65,6 +67,8 @@ function judgeAnyFailure(results: readonly HarnessResult[]): StepJudgement {
 
 /** Why this result cannot show whether the signature is there; undefined when it can. */
 function whyUnobservable(result: HarnessResult, signature: Signature): string | undefined {
+  // Said of the run as a whole (none of the patch's code was built): blind to anything.
+  if (result.inconclusive?.length) return `the run is inconclusive: ${result.inconclusive.join('; ')}`;
   if (signature.kind === 'leak') {
     const runs = result.runs.filter((run) => (signature.scenario === undefined ? run.scenario !== 'boot' : run.scenario === signature.scenario));
     if (runs.length === 0) return `no run of ${signature.scenario ?? 'any scenario'}: the leak could not have been seen`;

@@ -155,6 +155,15 @@ test('judge: a run blind to the signature is skip whatever its verdict; blind to
   t.is(judgeStep([result(boot(), run(), kmemleakOff)], warn).verdict, 'good');
 });
 
+test('judge: a result inconclusive as a whole (none of the patch was built) is skip for any signature or none', (t) => {
+  const unbuilt = { ...result(boot(), run()), inconclusive: ['none of the patch\'s code ran: drivers/iommu/amd/iommu.c (not compiled into this kernel)'] };
+  for (const signature of [{ kind: 'report', title: 'WARNING in iommu_map' } as Signature, leakSignature, undefined]) {
+    const judged = judgeStep([unbuilt], signature);
+    t.is(judged.verdict, 'skip', signature ? formatSignature(signature) : 'no signature');
+    t.regex(judged.reason, /the run is inconclusive: none of the patch's code ran/);
+  }
+});
+
 test('judge: a refcount_t type the boot already printed hides a later one of that type (WARN_ONCE), known or not', (t) => {
   const refcount = (title: string, message: string, extra: Partial<ResultReport> = {}): ResultReport => ({
     kind: 'refcount',
