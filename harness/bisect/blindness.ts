@@ -16,14 +16,16 @@ export type Sought =
   /** A scenario's own expectation, or a group check (a double release, a witness disagreement). */
   | { kind: 'check' };
 
-type BlindCheck = 'log' | 'viommu' | 'lockdep' | 'kmemleak' | 'refcount';
+type BlindCheck = 'log' | 'viommu' | 'lockdep' | 'kmemleak' | 'refcount' | 'hang';
 
-// Read from the reasons' wording (harness/report/verdict.ts, harness/oracle/viommu-evidence.ts).
+// Read from the reasons' wording (harness/report/verdict.ts, harness/oracle/viommu-evidence.ts,
+// harness/scenario/runner.ts and retry.ts, which may prefix them with the boot they come from).
 // Lost log lines come first: they blind every check, so a reason that also names another check
 // must never be narrowed to it. A reason none of these knows blinds everything.
 const reasonChecks: Array<[RegExp, BlindCheck]> = [
   [/dropped|suppressed|may be missing|log (?:lines|messages)/i, 'log'],
-  [/^vIOMMU ledger/, 'viommu'],
+  [/vIOMMU ledger/, 'viommu'],
+  [/hung-task timeout/, 'hang'],
   [/lock checking|lockdep|lock inversion|locking correctness/i, 'lockdep'],
   [/kmemleak|memory leak could/i, 'kmemleak'],
   [/refcount_t: /, 'refcount'],
@@ -48,6 +50,8 @@ function hides(reason: string, sought: Sought): boolean {
       return kind === 'viommu-state';
     case 'refcount':
       return kind === 'refcount' && (sought.message === undefined || reason.includes(sought.message));
+    case 'hang':
+      return kind === 'hang';
   }
 }
 

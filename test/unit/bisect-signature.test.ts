@@ -150,6 +150,13 @@ test('judge: a run blind to the signature is skip whatever its verdict; blind to
   const unknown = run({ verdict: 'fail', reports: [warning('WARNING in vfio_unregister_group_dev')], inconclusive: ['a reason no rule knows'] });
   for (const signature of [inversion, warn, leak]) t.is(judgeStep([result(boot(), unknown)], signature).verdict, 'skip', 'a blind spot not understood hides everything');
 
+  const hungTaskUnset = run({ verdict: 'fail', reports: [warning('WARNING in x')], inconclusive: ['the hung-task timeout could not be set to 10 s (exit 1): a task blocked in this scenario\'s steps may never have been reported'] });
+  t.is(judgeStep([result(boot(), hungTaskUnset)], { kind: 'report', title: 'INFO: task hung in iommu_group_remove_device' }).verdict, 'skip');
+  t.is(judgeStep([result(boot(), hungTaskUnset)], leak).verdict, 'good', 'an unreported hang hides no leak');
+  const ledgerBlind = run({ verdict: 'fail', reports: [warning('WARNING in x')], inconclusive: ['in the first boot (intel): vIOMMU ledger blind: no trace'] });
+  t.is(judgeStep([result(boot(), ledgerBlind)], { kind: 'report', title: 'vIOMMU kept endpoint 0000:01:00.0', reportKind: 'viommu-state' }).verdict, 'skip');
+  t.is(judgeStep([result(boot(), ledgerBlind)], warn).verdict, 'good');
+
   const kmemleakOff = run({ scenario: 'kmemleak', groups: [], verdict: 'fail', reports: [warning('WARNING in x')], inconclusive: ['kmemleak was disabled (kmemleak: Kernel memory leak detector disabled): no memory leak could be reported'] });
   t.is(judgeStep([result(boot(), run(), kmemleakOff)], { kind: 'report', title: 'memory leak in iommu_group_alloc' }).verdict, 'skip');
   t.is(judgeStep([result(boot(), run(), kmemleakOff)], warn).verdict, 'good');
