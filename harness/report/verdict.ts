@@ -24,6 +24,7 @@ import {
   type SysfsSnapshot,
   type WitnessDisagreement,
 } from '../oracle/index.ts';
+import { machineOf } from '../machine/machines.ts';
 import type { IommuModel } from '../machine/topology.ts';
 import type { GuestCost } from '../scenario/guest-cost.ts';
 import { judgeViommuText, viommuScenarioEvidence } from '../oracle/viommu-evidence.ts';
@@ -119,7 +120,7 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
     scenario === bootScenario ? step === undefined || !step.includes('/') : step?.startsWith(`${scenario}/`) ?? false;
 
   // The third witness: the device model's own ledger of endpoints, domains and invalidations.
-  const viommu = evidence.iommu === 'none' || evidence.viommuTrace === undefined ? undefined : judgeViommuText(evidence.viommuTrace);
+  const viommu = !machineOf(evidence.iommu).ledger || evidence.viommuTrace === undefined ? undefined : judgeViommuText(evidence.viommuTrace);
 
   const runs: ScenarioRun[] = [];
   const all = [{ scenario: bootScenario, goneDevices: [], devices: [] } as ScenarioOutcome, ...evidence.outcomes];
@@ -299,6 +300,10 @@ function blindReasons(scenario: string, console: ParsedLog, dmesg: ParsedLog | u
     for (const spot of log.blindSpots) {
       if (spot.check === 'lockdep' && scenario !== kmemleakScan && span.start !== Infinity && kernelWorkAfter(log, span, spot.line)) add(lockdepReason(spot));
       if (spot.check === 'kmemleak') add(`${spot.reason}: no memory leak could be reported`);
+      // WARN_ONCE per saturation type: a scenario that drove the kernel after the first one cannot show a second.
+      if (spot.check === 'refcount' && scenario !== kmemleakScan && span.start !== Infinity && kernelWorkAfter(log, span, spot.line)) {
+        add(`${spot.reason}, from ${spot.step ?? 'boot'} on: the kernel prints "${spot.message ?? 'that refcount_t warning'}" once per boot, so this scenario's own would not be seen`);
+      }
       if (spot.check === 'log' && spot.line >= span.start && spot.line < span.end) {
         add(`${spot.step ?? 'boot'}: ${spot.reason}: a report or group event may be missing`);
       }

@@ -319,3 +319,29 @@ test('a group made and released within steps the sysfs listings bracket agrees w
   const leaked = judgeBoot(evidence(lines.slice(0, 5), { outcomes: [{ scenario: 'remove-rescan', goneDevices: [], devices: ['0000:02:00.0'], sysfsGroups: empty }] }));
   t.deepEqual(leaked[1]?.leaks, [{ group: 3, devices: ['0000:02:00.0'], step: 'remove-rescan/bind' }]);
 });
+
+test('a second scenario after a spent refcount_t warning type is inconclusive for it: the kernel prints each type once per boot', (t) => {
+  const refcount = [
+    '[    6.100050] ------------[ cut here ]------------',
+    '[    6.100051] refcount_t: underflow; use-after-free.',
+    '[    6.100052] WARNING: CPU: 1 PID: 53 at lib/refcount.c:28 refcount_warn_saturate+0xba/0x110',
+    '[    6.100053] Call Trace:',
+    '[    6.100054]  <TASK>',
+    '[    6.100055]  vfio_device_remove_group+0x20/0x40',
+    '[    6.100056]  </TASK>',
+    '[    6.100057] ---[ end trace 0000000000000000 ]---',
+  ];
+  const second = ['[    7.000000] iommu-harness: step remove-rescan/remove', '[    7.100000] iommu-harness: device-gone 0000:02:00.0', '[    7.100100] iommu: Releasing group 4'];
+  const runs = judgeBoot(
+    evidence([...boot, '[    0.514000] iommu: Allocated group 4', '[    0.514100] pci 0000:02:00.0: Adding to iommu group 4', ...vfioSteps, gone, released, ...refcount, ...second], {
+      outcomes: [
+        { scenario: 'vfio-bind-unbind', goneDevices: ['0000:01:00.0'], devices: ['0000:01:00.0'] },
+        { scenario: 'remove-rescan', goneDevices: ['0000:02:00.0'], devices: ['0000:02:00.0'] },
+      ],
+    }),
+  );
+  const [first, later] = [runs.find((run) => run.scenario === 'vfio-bind-unbind'), runs.find((run) => run.scenario === 'remove-rescan')];
+  t.is(first?.verdict, 'fail', JSON.stringify(first));
+  t.is(later?.verdict, 'inconclusive', JSON.stringify(later));
+  t.true(later!.inconclusive.some((reason) => /refcount_t: underflow; use-after-free\..* once per boot/.test(reason)), later!.inconclusive.join('\n'));
+});
