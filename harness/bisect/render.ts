@@ -1,5 +1,6 @@
 // What a bisect prints: a line per judged commit as it happens, then the
 // culprit with its evidence. Pure.
+import { coverageNotes } from '../build/patch-coverage.ts';
 import type { BisectResult, BisectStep } from './bisect.ts';
 import type { CheckOutcome } from './check.ts';
 import { describeSignature } from './signature.ts';
@@ -32,5 +33,8 @@ export function renderCheck(outcome: CheckOutcome): string {
   const out = [`check: ${outcome.verdict.toUpperCase()} (exit ${outcome.exitCode}) at ${outcome.commit.slice(0, 12)}: ${outcome.reason}`];
   for (const line of outcome.evidence) out.push(`  ${line}`);
   for (const other of outcome.otherFailures) out.push(`  not the expected failure: ${other}`);
+  // The patch's files outside the test: the verdict does not speak for them.
+  const notes = new Set(outcome.results.flatMap((result) => coverageNotes(result.patchCoverage)));
+  for (const note of notes) out.push(`  patch file ${note}`);
   return `${out.join('\n')}\n`;
 }
