@@ -7,11 +7,11 @@
 // (lockdep already off, kmemleak disabled, log lines dropped); else "pass".
 import {
   accountGroups,
+  appliesToRelease,
   applyKnownIssues,
   holdLedgerAgainstSysfs,
   matchesKnownIssue,
   parseKernelLog,
-  releaseMatches,
   scenarioOfStep,
   type BlindSpot,
   type GroupAnomaly,
@@ -391,7 +391,7 @@ export function unusedKnownIssues(known: KnownIssue[], runs: ScenarioRun[], rele
   const iommus = runs.map((run) => run.iommu);
   return known
     // An entry for another kernel (release=6.1 on a 6.12 run) could not have matched.
-    .filter((issue) => ran(issue.scenario, scenarios) && ran(issue.iommu, iommus) && (issue.release === undefined || release === undefined || releaseMatches(issue.release, release)))
+    .filter((issue) => ran(issue.scenario, scenarios) && ran(issue.iommu, iommus) && (release === undefined || appliesToRelease(issue, release)))
     .filter(
       (issue) =>
         !runs.some((run) =>
@@ -438,7 +438,8 @@ export function judgeLog(text: string): LogJudgement {
   const doubleReleases = accounting.anomalies.filter((anomaly) => anomaly.kind === 'double-release');
   // Without scenarios a lockdep report that turned lock checking off is a finding already; the
   // other blind spots (dropped lines, kmemleak disabled) leave the log inconclusive.
-  const inconclusive = parsed.blindSpots.filter((spot) => spot.check !== 'lockdep').map((spot) => `${spot.step ?? 'boot'}: ${spot.reason}`);
+  // A spent refcount_t type is already a finding in the log it spent it in; lockdep's own report likewise.
+  const inconclusive = parsed.blindSpots.filter((spot) => spot.check !== 'lockdep' && spot.check !== 'refcount').map((spot) => `${spot.step ?? 'boot'}: ${spot.reason}`);
   const findings = parsed.reports.length + accounting.leaks.length + doubleReleases.length;
   return {
     verdict: findings > 0 ? 'fail' : inconclusive.length > 0 ? 'inconclusive' : 'pass',

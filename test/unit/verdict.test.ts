@@ -260,6 +260,10 @@ test('a known issue is known only in its scope, and an entry that matched nothin
   const otherKernel = parseKnownIssues('WARNING in iommu_map | release=6.1  # only 6.1');
   t.deepEqual(unusedKnownIssues(otherKernel, runs, '6.12.118+'), [], 'an entry for another kernel is not called unused');
   t.deepEqual(unusedKnownIssues(otherKernel, runs, '6.1.192+'), ['WARNING in iommu_map | release=6.1']);
+  // Fixed upstream in 7.0: not stale on 7.2, where it cannot match; still expected on 6.12.
+  const fixedUpstream = parseKnownIssues('WARNING in iommu_map | since=6.1 | until=7.0  # fixed in 7.0');
+  t.deepEqual(unusedKnownIssues(fixedUpstream, runs, '7.2.13'), [], 'an entry fixed before this release is not called unused');
+  t.deepEqual(unusedKnownIssues(fixedUpstream, runs, '6.12.57'), ['WARNING in iommu_map | since=6.1 | until=7.0']);
   t.regex(renderTable({ ...result(runs), unusedKnownIssues: ['WARNING in iommu_map'] }), /known issue matched nothing in this run .*: WARNING in iommu_map/);
 });
 
