@@ -75,7 +75,7 @@ test('KCIDB: ids start with the origin and are the same for the same result; the
 test('KCIDB: a known issue is an issue with an incident on the test it appeared in', (t) => {
   const data = kcidbOf(resultOf(passRuns()));
   t.is(data.issues.length, 1);
-  t.like(data.issues[0], { version: 1, report_subject: 'WARNING: refcount bug in vfio_unregister_group_dev', comment: 'the double put under test is triaged upstream' });
+  t.like(data.issues[0], { version: 1, report_subject: 'WARNING in iommu_group_release', comment: 'the double put under test is triaged upstream' });
   const test = data.tests.find((candidate) => candidate['path'] === 'iommu.intel.vfio_bind_unbind')!;
   t.is(test['status'], 'PASS');
   t.like(data.incidents[0], { issue_id: data.issues[0]!['id'], issue_version: 1, test_id: test['id'], present: true });
