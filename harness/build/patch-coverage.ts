@@ -66,7 +66,13 @@ export function coverFile(file: string, built: ReadonlySet<string>, selected: re
   if (!codeFile.test(file)) return { file, kind: 'other', built: false, machines: [], note: 'not kernel code (no object is built from it)' };
   const driver = driverOf(file);
   if (!built.has(file)) {
-    const where = driver ? `; the ${driver.machine} machine would build it${driver.available ? ' (its driver is in the standard fragments: check --kconfig)' : ', which the harness does not have yet'}` : '';
+    const where = !driver
+      ? ''
+      : !driver.available
+        ? `; the ${driver.machine} machine would build it, which the harness does not have yet`
+        : selected.some((machine) => machine === driver.machine)
+          ? ` although the ${driver.machine} machine booted: check --kconfig`
+          : `; the ${driver.machine} machine would build it and it was not selected (--iommu ${driver.machine})`;
     return { file, kind: 'code', built: false, machines: [], note: `not compiled into this kernel${where}` };
   }
   if (!driver) return { file, kind: 'code', built: true, machines: [...selected] };
