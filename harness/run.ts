@@ -17,6 +17,8 @@ import { sweepDeadMachines, sweepStaging } from './machine/leftovers.ts';
 import type { Accel } from './machine/qemu-args.ts';
 import type { BootTimeline } from './machine/boot-timeline.ts';
 import type { IommuModel } from './machine/topology.ts';
+import { archOf, foreignArchAccel, hostArch, type Arch } from './machine/arches.ts';
+import { machineOf } from './machine/machines.ts';
 import { KnownIssuesError, parseKnownIssues, type KnownIssue } from './oracle/index.ts';
 import { overallVerdict, verdictWithCoverage, type HarnessResult, type ScenarioRun } from './report/result.ts';
 import { readBuiltChanges } from './build/built-files.ts';
@@ -58,11 +60,11 @@ export interface PreparedKernel {
 
 export async function prepareKernel(request: KernelRequest, progress: Progress, layout = cacheLayout()): Promise<PreparedKernel> {
   // Milliseconds, and before any unpack or build: a machine that lacks a tool must not find out after the build.
-  await preflight({ debianSource: debianReleaseOf(request.src) });
+  await preflight({ debianSource: debianReleaseOf(request.src), arm64: request.arch === 'arm64' });
   for (const line of [...(await sweepDeadMachines()), ...(await sweepStaging([layout.kernels, layout.images]))]) progress.step(`cleaned up: ${line}`);
   const kernel = await obtainKernel(layout, request, progress);
   const keys = await ensureKeys(layout);
-  const image = await buildGuestImage(layout, keys, kernel.artifacts.headers);
+  const image = await buildGuestImage(layout, keys, kernel.artifacts.headers, kernel.artifacts.arch);
   return { kernel, image, keys };
 }
 
@@ -98,34 +100,47 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const layout = request.layout ?? cacheLayout();
   const { progress } = request;
   const known = await loadKnownIssues(request.knownIssuesFile);
-  const prepared = await prepareKernel(request, progress, layout);
-  const kvmSubject = { kernel: prepared.kernel.artifacts.bzImage, layout };
-  const accel = await chooseAccel(request.accel ?? 'auto', process.env, kvmSubject);
+  // One kernel and guest image per architecture among the selected machines
+  // (machines.ts names each machine's arch): the q35 machines share x86_64's,
+  // smmuv3 boots arm64's. `prepared` is the first machine's architecture's:
+  // the result's kernel fields describe it. Only a kernel of the host's own
+  // architecture is probed for KVM; another architecture's machines run under TCG.
+  const archs = [...new Set(request.iommus.map((iommu) => machineOf(iommu).arch))];
+  const preparedByArch = new Map<Arch, PreparedKernel>();
+  for (const arch of archs) preparedByArch.set(arch, await prepareKernel({ ...request, arch }, progress, layout));
+  const preparedFor = (iommu: IommuModel) => preparedByArch.get(machineOf(iommu).arch) as PreparedKernel;
+  const prepared = preparedByArch.get(archs[0] ?? 'x86_64') as PreparedKernel;
+  const hostKernel = preparedByArch.get(hostArch() ?? 'x86_64');
+  const kvmSubject = { kernel: (hostKernel ?? prepared).kernel.artifacts.bzImage, layout };
+  const chooseFor = async (arch: Arch) => foreignArchAccel(arch) ?? (await chooseAccel(request.accel ?? 'auto', process.env, kvmSubject));
+  const accel = await chooseFor(hostKernel ? (hostArch() as Arch) : (archs[0] as Arch));
   progress.step(`accelerator: ${accel.accel} (${accel.reason})`);
   const runDir = await ensureDir(request.runDir ?? newRunDir(layout));
   progress.step(`logs: ${runDir}`);
 
   // Steps that need a feature this kernel lacks (6.1: iommufd) are skipped with the reason.
-  const features = featuresOf(await readFile(prepared.kernel.artifacts.config, 'utf8'));
+  const featuresByArch = new Map<Arch, ReturnType<typeof featuresOf>>();
+  for (const [arch, kernel] of preparedByArch) featuresByArch.set(arch, featuresOf(await readFile(kernel.kernel.artifacts.config, 'utf8')));
   const plans = planBoots(request.iommus, request.scenarios, request.cycles);
   if (plans.length === 0) throw new HarnessError('usage', 'no selected scenario runs on the selected vIOMMUs');
   const parallel = request.parallelBoots ?? defaultParallelBoots();
   const bootAndRun = async (plan: BootPlan) => {
     // Asked per boot: after a silent KVM boot fell back to TCG, the rest start on TCG.
-    const bootAccel = await chooseAccel(request.accel ?? 'auto', process.env, kvmSubject);
+    const bootAccel = await chooseFor(machineOf(plan.iommu).arch);
+    const kernel = preparedFor(plan.iommu);
     return runBoot(plan, {
-      bzImage: prepared.kernel.artifacts.bzImage,
-      vmlinux: prepared.kernel.artifacts.vmlinux,
-      initrd: prepared.image.path,
-      keys: prepared.keys,
+      bzImage: kernel.kernel.artifacts.bzImage,
+      vmlinux: kernel.kernel.artifacts.vmlinux,
+      initrd: kernel.image.path,
+      keys: kernel.keys,
       accel: bootAccel.accel,
       accelAutomatic: bootAccel.automatic,
       runDir,
       known,
       progress,
       ...(request.cycles ? { cycles: request.cycles } : {}),
-      kmemleak: prepared.kernel.artifacts.kmemleak,
-      features,
+      kmemleak: kernel.kernel.artifacts.kmemleak,
+      features: featuresByArch.get(machineOf(plan.iommu).arch) as ReturnType<typeof featuresOf>,
     });
   };
   const outcomes = await mapWithLimit(plans, parallel, async (plan) => {
@@ -136,7 +151,9 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
     return mergeRetried(first, await bootAndRun(retryPlan(plan, first.lost)));
   });
   const runs: ScenarioRun[] = outcomes.flatMap((outcome) => outcome.runs);
-  await symbolizeRuns(runs, prepared.kernel.artifacts.vmlinux);
+  for (const [arch, kernel] of preparedByArch) {
+    await symbolizeRuns(runs.filter((run) => machineOf(run.iommu).arch === arch), kernel.kernel.artifacts.vmlinux, archOf(arch).crossCompile);
+  }
   const bootSeconds: HarnessResult['timings']['bootSeconds'] = {};
   const bootTimelines: Record<string, BootTimeline> = {};
   plans.forEach((plan, index) => {
@@ -144,15 +161,15 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
     if (outcome?.bootSeconds !== undefined) bootSeconds[plan.id] = outcome.bootSeconds;
     if (outcome?.bootTimeline) bootTimelines[plan.id] = outcome.bootTimeline;
   });
-  const coverage = await coverageOf(prepared.kernel, runs);
+  const coverage = await coverageOf([...preparedByArch.values()].map((each) => each.kernel), runs);
   return {
     verdict: verdictWithCoverage(overallVerdict(runs), coverage),
     kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release, config: prepared.kernel.artifacts.config },
     runs,
     unusedKnownIssues: unusedKnownIssues(known, runs, prepared.kernel.artifacts.release),
-    timings: { buildSeconds: prepared.kernel.buildSeconds, bootSeconds, bootTimelines, totalSeconds: (Date.now() - started) / 1000 },
+    timings: { buildSeconds: [...preparedByArch.values()].reduce((sum, each) => sum + each.kernel.buildSeconds, 0), bootSeconds, bootTimelines, totalSeconds: (Date.now() - started) / 1000 },
     // Asked again at the end: a silent KVM boot may have moved the run to TCG.
-    accelerator: await chooseAccel(request.accel ?? 'auto', process.env, kvmSubject).then(({ accel, reason }) => ({ accel, reason })),
+    accelerator: await chooseFor(hostKernel ? (hostArch() as Arch) : (archs[0] as Arch)).then(({ accel, reason }) => ({ accel, reason })),
     ...(coverage ? { patchCoverage: coverage } : {}),
     provenance: await gatherProvenance({
       commandLine: request.commandLine ?? process.argv.slice(2),
@@ -172,12 +189,15 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
 /**
  * The changed files held against the build and the machines that booted. A
  * kernel an older harness built has no record: said, and judged as before.
+ * With a kernel per architecture, a file counts as built when any of them built it.
  */
-export async function coverageOf(kernel: ObtainedKernel, runs: ScenarioRun[]): Promise<PatchCoverage | undefined> {
-  const record = await readBuiltChanges(kernel.artifacts.dir);
-  if (!record) return undefined;
+export async function coverageOf(kernels: ObtainedKernel | ObtainedKernel[], runs: ScenarioRun[]): Promise<PatchCoverage | undefined> {
+  const records = await Promise.all((Array.isArray(kernels) ? kernels : [kernels]).map((kernel) => readBuiltChanges(kernel.artifacts.dir)));
+  const first = records[0];
+  if (!first || records.some((record) => !record)) return undefined;
+  const built = new Set(records.flatMap((record) => record?.built ?? []));
   const booted = [...new Set(runs.map((run) => run.iommu))];
-  return patchCoverage(record.changed, new Set(record.built), booted);
+  return patchCoverage(first.changed, built, booted);
 }
 
 /** Runs `work` over `items` with at most `limit` at once, keeping the order of results. */

@@ -7,7 +7,7 @@ const fn = (id: string, addr: string) => ({ driver: 'edu', id, props: { bus: 'rp
 export const multifunction: Scenario = {
   name: 'multifunction',
   proves: 'a two-function edu device is one group, usable through VFIO with both functions bound, released with its last function and whole again after rescan',
-  iommus: ['intel', 'virtio'],
+  iommus: ['intel', 'virtio', 'smmuv3'],
   // multifunction=on on every function, or the groups change after a rescan.
   topology: { devices: [rootPort('rp-mf', 6), fn('edu-f0', '0.0'), fn('edu-f1', '0.1')] },
   async run(guest) {

@@ -6,6 +6,7 @@ export const pciHotplug: Scenario = {
   name: 'pci-hotplug',
   proves: 'edu hot-added on a root port over QMP, bound to vfio-pci, then device_del: DEVICE_DELETED arrives and its group is released',
   iommus: ['intel', 'virtio'],
+  notOn: { smmuv3: 'virt has no ACPI hotplug: its hot-add and hot-remove are native, run by pci-hotplug-native-add and pci-hotplug-native' },
   topology: { devices: [rootPort('rp-hotplug', 2)] },
   async run(guest) {
     await guest.mark('add');

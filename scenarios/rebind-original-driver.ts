@@ -5,7 +5,7 @@ import type { Scenario } from '../harness/scenario/scenario.ts';
 export const rebindOriginalDriver: Scenario = {
   name: 'rebind-original-driver',
   proves: 'virtio-rng moved from virtio-pci to vfio-pci, used through VFIO, and rebound to virtio-pci keeps its group; removal then releases it',
-  iommus: ['intel', 'virtio'],
+  iommus: ['intel', 'virtio', 'smmuv3'],
   topology: {
     devices: [
       rootPort('rp-rebind', 8),

@@ -9,6 +9,7 @@ export const vfioNoiommu: Scenario = {
   name: 'vfio-noiommu',
   proves: 'with no IOMMU and vfio no-iommu mode, binding edu to vfio-pci creates a group through the external API, and unbinding releases it',
   iommus: ['none'],
+  notOn: { smmuv3: 'no-iommu mode needs a machine without an IOMMU: the none machine (q35) runs it' },
   topology: { devices: [rootPort('rp-noiommu', 9), eduDevice('edu-noiommu', 'rp-noiommu')], cmdline: ['vfio.enable_unsafe_noiommu_mode=1'] },
   async run(guest) {
     await guest.mark('bind');

@@ -3,7 +3,7 @@
 # then the Debian packages of the requirement registry
 # (harness/host/requirements.ts), the one list `doctor` and the preflight check.
 # Extra arguments are purposes (harness kernel-build debian-source debian-6.12
-# debian-6.1 tests ci); none means all but ci.
+# debian-6.1 debian-download arm64 tests ci); none means all but ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund

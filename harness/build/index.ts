@@ -12,13 +12,15 @@ import { releaseNotice } from '../source/releases.ts';
 import { checkGitTree, fileAtCommit, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
 import { uncommittedFor } from '../source/uncommitted.ts';
 import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, switchedOffOptions, type AbsentOption, type ConfigFragment } from './kconfig.ts';
+import { recordBuiltChanges } from './built-files.ts';
 import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
 import { preemptionOf, preemptionRequest, type Preemption } from './preemption.ts';
+import { archOf, type Arch } from '../machine/arches.ts';
 
 export const kconfigDir = fileURLToPath(new URL('../../kconfigs/', import.meta.url));
 
-/** The fragments every kernel gets, in the order they are applied. */
-export const standardFragments = ['base.config', 'intel-iommu.config', 'virtio-iommu.config', 'vfio.config', 'debug.config'];
+/** The fragments every x86_64 kernel gets, in the order they are applied (each architecture's list is its row of arches.ts). */
+export const standardFragments: readonly string[] = archOf('x86_64').fragments;
 
 export const profileDir = path.join(kconfigDir, 'profiles');
 
@@ -44,6 +46,8 @@ export interface KernelRequest {
   patches: string[];
   /** Extra fragments (--kconfig), applied after the standard ones. */
   kconfigs: string[];
+  /** The architecture to build for (default x86_64): its fragments, toolchain and image (arches.ts). */
+  arch?: Arch;
 }
 
 export interface KernelSource {
@@ -68,9 +72,9 @@ export interface ObtainedKernel {
   buildSeconds: number;
 }
 
-export async function loadFragments(extra: string[]): Promise<ConfigFragment[]> {
+export async function loadFragments(extra: string[], arch: Arch = 'x86_64'): Promise<ConfigFragment[]> {
   const available = new Set(await readdir(kconfigDir));
-  const standard = standardFragments.filter((name) => available.has(name)).map((name) => path.join(kconfigDir, name));
+  const standard = archOf(arch).fragments.filter((name) => available.has(name)).map((name) => path.join(kconfigDir, name));
   const fragments: ConfigFragment[] = [];
   for (const file of [...standard, ...extra.map((name) => path.resolve(name))]) {
     const text = await readFile(file, 'utf8').catch(() => {
@@ -94,10 +98,11 @@ export function checkReliedOnOptions(fragments: ConfigFragment[]): void {
 }
 
 export async function obtainKernel(layout: CacheLayout, request: KernelRequest, progress: Progress): Promise<ObtainedKernel> {
+  const arch = request.arch ?? 'x86_64';
   // Read first: a fragment that cannot be used is said before any source is unpacked.
   let fragments: ConfigFragment[];
   try {
-    fragments = await loadFragments(request.kconfigs);
+    fragments = await loadFragments(request.kconfigs, arch);
     checkReliedOnOptions(fragments);
   } catch (error) {
     if (error instanceof ConfigSyntaxError) throw new HarnessError('config', error.message, { logPath: error.source });
@@ -115,10 +120,10 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
   const version = makefileVersion(await fileAtCommit(repo, baseCommit, 'Makefile'));
   const notice = version && releaseNotice(version);
   if (notice) progress.warn(notice);
-  const fromFragments = mergeFragments(fragments, version);
+  const fromFragments = mergeFragments(fragments, version, arch);
   // The harness's preemption model, added only where the tree would not land on it by itself.
   const requested = new Map([...fromFragments, ...preemptionRequest(await fileAtCommit(repo, baseCommit, 'kernel/Kconfig.preempt'), fromFragments)]);
-  const absent: AbsentOption[] = version ? absentOptions(fragments, version) : [];
+  const absent: AbsentOption[] = version ? absentOptions(fragments, version, arch) : [];
   const patchTexts = await Promise.all(
     request.patches.map((patch) =>
       readFile(patch).catch(() => {
@@ -127,7 +132,7 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     ),
   );
   // Another edit is another kernel; a clean tree keeps the key it always had.
-  const key = contentKey('x86_64', baseCommit, renderConfig(requested), ...patchTexts, ...(uncommitted ? ['uncommitted', uncommitted.key] : []));
+  const key = contentKey(arch, baseCommit, renderConfig(requested), ...patchTexts, ...(uncommitted ? ['uncommitted', uncommitted.key] : []));
   const source: KernelSource = {
     source: debianSource ? `debian:${debianSource.package}` : repo,
     ...(debianSource?.version ? { packageVersion: debianSource.version } : {}),
@@ -143,21 +148,24 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     const preemption = preemptionOf(await readFile(artifacts.config, 'utf8'), fromFragments);
     return preemption ? { ...source, preemption } : source;
   };
-  const cached = await cachedKernel(layout, key);
+  const cached = await cachedKernel(layout, key, arch);
   if (cached) {
     progress.step(`kernel ${cached.release} from cache (${key})`);
     return { artifacts: cached, source: await withPreemption(cached), absentOptions: absent, buildSeconds: 0 };
   }
   const worktree = worktreeFor(layout, repo);
   return withLock(layout.locks, path.basename(worktree), 120 * 60_000, async (lockLost) => {
-    const raced = await cachedKernel(layout, key);
+    const raced = await cachedKernel(layout, key, arch);
     if (raced) return { artifacts: raced, source: await withPreemption(raced), absentOptions: absent, buildSeconds: 0 };
     const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress, cancelSignal: lockLost, ...(uncommitted ? { uncommitted } : {}) });
     // One build directory per worktree and config: patch variants of one
     // config rebuild incrementally, and switching profiles (kmemleak, KASAN)
     // does not throw away the other profiles' objects.
-    const buildDir = path.join(layout.builds, `${path.basename(worktree)}-${contentKey(renderConfig(requested)).slice(0, 8)}`);
-    const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress, cancelSignal: lockLost });
+    // Another architecture's build directory says which (x86_64's name is as it always was).
+    const buildDir = path.join(layout.builds, `${path.basename(worktree)}${arch === 'x86_64' ? '' : `-${arch}`}-${contentKey(renderConfig(requested)).slice(0, 8)}`);
+    const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress, arch, cancelSignal: lockLost });
+    // Read while the build directory still holds this build's objects: the next patch rebuilds over it.
+    await recordBuiltChanges(outcome.artifacts.dir, buildDir, tree.worktree, baseCommit);
     progress.step(`built ${outcome.artifacts.release} in ${outcome.seconds.toFixed(0)} s`);
     return { artifacts: outcome.artifacts, source: await withPreemption(outcome.artifacts), absentOptions: absent, buildSeconds: outcome.seconds };
   });

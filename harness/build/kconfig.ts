@@ -45,12 +45,38 @@ function olderThan(version: KernelVersion, other: KernelVersion): boolean {
   return version.major !== other.major ? version.major < other.major : version.minor < other.minor;
 }
 
-/** One option line of a fragment; `since` from a trailing `# since 6.6`. */
+/** One option line of a fragment; `since` from a trailing `# since 6.6`, `arches` from `# arch x86_64`. */
 interface OptionLine {
   option: string;
   value: ConfigValue;
   /** The first release that has the option: older kernels are built without it. */
   since?: KernelVersion;
+  /**
+   * The kernel architectures (make's ARCH) the option is for: an x86 option
+   * in a shared fragment (the ORC unwinder, the 8250 console) does not exist
+   * for arm64 and olddefconfig would drop it there. Absent: every architecture.
+   */
+  arches?: string[];
+}
+
+/** The architecture a kernel is built for, as the fragments' `# arch` annotations name it. */
+export const defaultKernelArch = 'x86_64';
+
+/** A fragment line's trailing annotations: `# since 6.2`, `# arch x86_64`, or both (`# since 6.2, arch x86_64`). */
+function parseAnnotations(text: string): { since?: KernelVersion; arches?: string[] } | undefined {
+  const result: { since?: KernelVersion; arches?: string[] } = {};
+  for (const item of text.split(',').map((part) => part.trim())) {
+    const since = /^since (\d+)\.(\d+)$/.exec(item);
+    const arch = /^arch ([\w ]+)$/.exec(item);
+    if (since?.[1] && since[2]) result.since = { major: Number(since[1]), minor: Number(since[2]) };
+    else if (arch?.[1]) result.arches = arch[1].trim().split(/\s+/);
+    else return undefined;
+  }
+  return result;
+}
+
+function forArch(line: OptionLine, arch: string): boolean {
+  return !line.arches || line.arches.includes(arch);
 }
 
 function parseLines(text: string, source: string): OptionLine[] {
@@ -64,9 +90,10 @@ function parseLines(text: string, source: string): OptionLine[] {
       return;
     }
     if (line.startsWith('#')) return;
-    const set = /^(CONFIG_[A-Za-z0-9_]+)=(.*?)(?:\s+# since (\d+)\.(\d+))?$/.exec(line);
-    if (!set?.[1] || set[2] === undefined) throw new ConfigSyntaxError(source, index + 1, line);
-    options.push({ option: set[1], value: set[2], ...(set[3] && set[4] ? { since: { major: Number(set[3]), minor: Number(set[4]) } } : {}) });
+    const set = /^(CONFIG_[A-Za-z0-9_]+)=(.*?)(?:\s+#\s*((?:since|arch) .*))?$/.exec(line);
+    const annotations = set?.[3] === undefined ? {} : parseAnnotations(set[3]);
+    if (!set?.[1] || set[2] === undefined || !annotations) throw new ConfigSyntaxError(source, index + 1, line);
+    options.push({ option: set[1], value: set[2], ...annotations });
   });
   return options;
 }
@@ -87,10 +114,12 @@ export interface AbsentOption {
  * options annotated `# since X.Y` for a newer release are left out (and listed
  * by absentOptions): a feature that arrived later is not a dropped option.
  */
-export function mergeFragments(fragments: ConfigFragment[], version?: KernelVersion): ConfigMap {
+export function mergeFragments(fragments: ConfigFragment[], version?: KernelVersion, arch: string = defaultKernelArch): ConfigMap {
   const merged: ConfigMap = new Map();
   for (const fragment of fragments) {
     for (const line of parseLines(fragment.text, fragment.name)) {
+      // Another architecture's option is not asked for, so its absence is no dropped option.
+      if (!forArch(line, arch)) continue;
       if (version && line.since && olderThan(version, line.since)) merged.delete(line.option);
       else merged.set(line.option, line.value);
     }
@@ -151,10 +180,11 @@ export function switchedOffOptions(fragments: ConfigFragment[]): SwitchedOffOpti
 }
 
 /** The options mergeFragments leaves out for `version`, each with the release that brought it. */
-export function absentOptions(fragments: ConfigFragment[], version: KernelVersion): AbsentOption[] {
+export function absentOptions(fragments: ConfigFragment[], version: KernelVersion, arch: string = defaultKernelArch): AbsentOption[] {
   const absent = new Map<string, KernelVersion>();
   for (const fragment of fragments) {
     for (const line of parseLines(fragment.text, fragment.name)) {
+      if (!forArch(line, arch)) continue;
       if (line.since && olderThan(version, line.since)) absent.set(line.option, line.since);
       else absent.delete(line.option);
     }

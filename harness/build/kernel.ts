@@ -17,11 +17,13 @@ import { buildEnv } from '../child-env.ts';
 import { buildTrouble, firstBuildErrors, buildProgressTarget } from './build-log.ts';
 import { milestoneLine, statusLine, type BuildEstimate } from './build-progress.ts';
 import { applyOptions, droppedOptions, renderConfig, type ConfigMap } from './kconfig.ts';
+import { archOf, type Arch } from '../machine/arches.ts';
 
 export interface KernelArtifacts {
   /** The content key: same key, same kernel. */
   key: string;
   dir: string;
+  /** The image QEMU boots: bzImage on x86_64, the uncompressed Image on arm64 (named so in the cache entry). */
   bzImage: string;
   vmlinux: string;
   config: string;
@@ -31,6 +33,8 @@ export interface KernelArtifacts {
   release: string;
   /** Built with kmemleak, so runs scan for leaked objects after the scenarios. */
   kmemleak: boolean;
+  /** The architecture it was built for (arches.ts). */
+  arch: Arch;
 }
 
 export interface BuildRequest {
@@ -39,6 +43,8 @@ export interface BuildRequest {
   buildDir: string;
   requested: ConfigMap;
   progress: Progress;
+  /** Default x86_64: make's ARCH, CROSS_COMPILE and image target come from its row of arches.ts. */
+  arch?: Arch;
   jobs?: number;
   /** Stops make (and git) when the lock on the build directory is lost. */
   cancelSignal?: AbortSignal;
@@ -50,24 +56,25 @@ export interface BuildOutcome {
   seconds: number;
 }
 
-export function artifactsFor(layout: CacheLayout, key: string): KernelArtifacts {
+export function artifactsFor(layout: CacheLayout, key: string, arch: Arch = 'x86_64'): KernelArtifacts {
   const dir = path.join(layout.kernels, key);
   return {
     key,
     dir,
-    bzImage: path.join(dir, 'bzImage'),
+    bzImage: path.join(dir, path.basename(archOf(arch).imagePath)),
     vmlinux: path.join(dir, 'vmlinux'),
     config: path.join(dir, 'config'),
     headers: path.join(dir, 'headers'),
     buildLog: path.join(dir, 'build.log'),
     release: '',
     kmemleak: false,
+    arch,
   };
 }
 
 /** A kernel already in the cache, or undefined. */
-export async function cachedKernel(layout: CacheLayout, key: string): Promise<KernelArtifacts | undefined> {
-  const artifacts = artifactsFor(layout, key);
+export async function cachedKernel(layout: CacheLayout, key: string, arch: Arch = 'x86_64'): Promise<KernelArtifacts | undefined> {
+  const artifacts = artifactsFor(layout, key, arch);
   const releaseFile = path.join(artifacts.dir, 'release');
   if (!(await exists(releaseFile))) return undefined;
   const config = await readFile(artifacts.config, 'utf8');
@@ -77,11 +84,13 @@ export async function cachedKernel(layout: CacheLayout, key: string): Promise<Ke
 /** Configures and builds the worktree; the caller holds the worktree's lock. */
 export async function buildKernel(layout: CacheLayout, request: BuildRequest): Promise<BuildOutcome> {
   const { worktree, buildDir, progress } = request;
+  const arch = request.arch ?? 'x86_64';
+  const target = archOf(arch);
   await ensureDir(buildDir);
   const log = path.join(buildDir, 'build.log');
   await writeFile(log, '');
   const started = Date.now();
-  const make = (args: string[], timeoutMs: number) => runMake({ worktree, buildDir, args, log, progress, timeoutMs, ...(request.cancelSignal ? { cancelSignal: request.cancelSignal } : {}) });
+  const make = (args: string[], timeoutMs: number) => runMake({ worktree, buildDir, args, log, progress, timeoutMs, arch, ...(request.cancelSignal ? { cancelSignal: request.cancelSignal } : {}) });
 
   const configPath = path.join(buildDir, '.config');
   // Configuring costs ~20 s of every incremental build. It is skipped when
@@ -109,17 +118,17 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
   const finalConfig = await readFile(configPath, 'utf8');
 
   const jobs = request.jobs ?? os.availableParallelism();
-  progress.step(`building bzImage with ${jobs} job(s); log: ${log}`);
+  progress.step(`building ${arch === 'x86_64' ? '' : `${arch} `}${target.imageTarget} with ${jobs} job(s); log: ${log}`);
   // The estimate for the progress bar: a build directory without vmlinux builds
-  // everything, like the last cold build anywhere in the cache; otherwise like its own last build.
+  // everything, like the last cold build of this architecture anywhere in the cache; otherwise like its own last build.
   const cold = !(await exists(path.join(buildDir, 'vmlinux')));
-  const countFile = cold ? path.join(layout.builds, '.cold-build-lines') : path.join(buildDir, '.iommu-harness-build-lines');
+  const countFile = cold ? path.join(layout.builds, arch === 'x86_64' ? '.cold-build-lines' : `.cold-build-lines-${arch}`) : path.join(buildDir, '.iommu-harness-build-lines');
   const expectedLines = Number((await readFile(countFile, 'utf8').catch(() => '')).trim()) || undefined;
-  const lines = await runMake({ worktree, buildDir, args: [`-j${jobs}`, 'bzImage'], log, progress, timeoutMs: 90 * 60_000, estimate: expectedLines ? { expectedLines } : {}, ...(request.cancelSignal ? { cancelSignal: request.cancelSignal } : {}) });
+  const lines = await runMake({ worktree, buildDir, args: [`-j${jobs}`, target.imageTarget], log, progress, timeoutMs: 90 * 60_000, arch, estimate: expectedLines ? { expectedLines } : {}, ...(request.cancelSignal ? { cancelSignal: request.cancelSignal } : {}) });
   await writeFile(path.join(buildDir, '.iommu-harness-build-lines'), `${lines}\n`);
-  if (cold) await writeFile(path.join(layout.builds, '.cold-build-lines'), `${lines}\n`);
+  if (cold) await writeFile(countFile, `${lines}\n`);
 
-  const artifacts = artifactsFor(layout, request.key);
+  const artifacts = artifactsFor(layout, request.key, arch);
   const staging = `${artifacts.dir}.tmp-${process.pid}`;
   const release = (await readFile(path.join(buildDir, 'include/config/kernel.release'), 'utf8')).trim();
   // A half-written entry must not outlive an interrupted or failed build.
@@ -128,7 +137,7 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true });
     await make(['headers_install', `INSTALL_HDR_PATH=${path.join(staging, 'headers')}`], 10 * 60_000);
-    await copyFile(path.join(buildDir, 'arch/x86/boot/bzImage'), path.join(staging, 'bzImage'));
+    await copyFile(path.join(buildDir, target.imagePath), path.join(staging, path.basename(artifacts.bzImage)));
     await copyFile(path.join(buildDir, 'vmlinux'), path.join(staging, 'vmlinux'));
     await writeFile(path.join(staging, 'config'), finalConfig);
     await copyFile(log, path.join(staging, 'build.log'));
@@ -142,7 +151,7 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
   } finally {
     forget();
   }
-  return { artifacts: { ...artifacts, release, kmemleak: hasKmemleak(finalConfig) }, seconds: (Date.now() - started) / 1000 };
+  return { artifacts: { ...artifacts, release, kmemleak: hasKmemleak(finalConfig), arch }, seconds: (Date.now() - started) / 1000 };
 }
 
 function hasKmemleak(config: string): boolean {
@@ -165,13 +174,18 @@ interface MakeCall {
   cancelSignal?: AbortSignal;
   /** Show a percentage and ETA against this estimate (the bzImage build). */
   estimate?: BuildEstimate;
+  /** Default x86_64. */
+  arch?: Arch;
 }
 
 /** Runs make with its output in the log; returns how many Kbuild target lines it printed. */
 export async function runMake(call: MakeCall): Promise<number> {
   const { worktree, buildDir, args, log, progress, timeoutMs } = call;
-  const compiler = (await hasCcache()) ? ['CC=ccache gcc'] : [];
-  const child = execa('make', ['-C', worktree, `O=${buildDir}`, 'ARCH=x86_64', ...compiler, ...args], {
+  const target = archOf(call.arch ?? 'x86_64');
+  // CC replaces CROSS_COMPILE's compiler, so a cross build names it whole; HOSTCC stays the host's gcc.
+  const compiler = (await hasCcache()) ? [`CC=ccache ${target.crossCompile}gcc`] : [];
+  const cross = target.crossCompile ? [`CROSS_COMPILE=${target.crossCompile}`] : [];
+  const child = execa('make', ['-C', worktree, `O=${buildDir}`, `ARCH=${target.kernelArch}`, ...cross, ...compiler, ...args], {
     all: true,
     buffer: false,
     reject: false,

@@ -200,6 +200,8 @@ program
     const width = Math.max(...scenarios.map((scenario) => scenario.name.length));
     for (const scenario of scenarios) {
       process.stdout.write(`${scenario.name.padEnd(width)}  [${scenario.iommus.join(',')}]  ${scenario.proves}\n`);
+      // Where it does not run, and why (Scenario.notOn).
+      for (const [machine, why] of Object.entries(scenario.notOn ?? {})) process.stdout.write(`${''.padEnd(width)}  not on ${machine}: ${why}\n`);
     }
   });
 

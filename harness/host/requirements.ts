@@ -21,6 +21,8 @@ export type Purpose =
   | 'debian-6.1'
   /** Debian unstable's source (--src debian:7.2, debian:unstable): downloaded with a private apt state, never installed. */
   | 'debian-download'
+  /** The arm64 machines (--iommu smmuv3): cross-building the kernel and guest helpers, booting virt, and the arm64 guest's userland (downloaded .debs, never installed). */
+  | 'arm64'
   /** Only the project's own test suite. */
   | 'tests'
   /** Only .ci/run, which builds a fresh Debian root. */
@@ -81,6 +83,21 @@ export const requirements: readonly Requirement[] = [
   { name: 'pahole', package: 'dwarves', purpose: 'kernel-build', why: 'BTF, for fragments that turn on CONFIG_DEBUG_INFO_BTF', optional: true },
   { name: 'ccache', package: 'ccache', purpose: 'kernel-build', why: 'rebuilds across worktrees and profiles reuse objects', optional: true },
   { name: 'depmod', package: 'kmod', purpose: 'kernel-build', why: 'user fragments that turn modules on', optional: true },
+  // The arm64 machines (smmuv3 on virt): a kernel and static helpers cross-built
+  // with Debian 12's toolchain, and Debian's arm64 busybox-static, dropbear-bin
+  // and their libraries downloaded as .debs with the harness's own apt state.
+  { name: 'qemu-system-aarch64', package: 'qemu-system-arm', purpose: 'arm64', why: 'boots the arm64 guest (virt with iommu=smmuv3, GICv3)' },
+  { name: 'aarch64-linux-gnu-gcc', package: 'gcc-aarch64-linux-gnu', purpose: 'arm64', why: 'cross-compiles the arm64 kernel and the guest helpers' },
+  { name: 'aarch64-linux-gnu-ld', package: 'binutils-aarch64-linux-gnu', purpose: 'arm64', why: 'links the arm64 vmlinux' },
+  { name: 'aarch64-linux-gnu-objcopy', package: 'binutils-aarch64-linux-gnu', purpose: 'arm64', why: 'makes the arm64 Image' },
+  { name: 'aarch64-linux-gnu-nm', package: 'binutils-aarch64-linux-gnu', purpose: 'arm64', why: 'symbolizes arm64 report frames' },
+  { name: 'aarch64-linux-gnu-addr2line', package: 'binutils-aarch64-linux-gnu', purpose: 'arm64', why: 'symbolizes arm64 report frames to file:line' },
+  { name: 'aarch64-linux-gnu-readelf', package: 'binutils-aarch64-linux-gnu', purpose: 'arm64', why: "checks the arm64 vmlinux for line tables and reads dropbear's NEEDED libraries" },
+  { name: '/usr/aarch64-linux-gnu/lib/libc.a', package: 'libc6-dev-arm64-cross', purpose: 'arm64', why: 'the arm64 guest helpers are linked statically' },
+  { name: 'apt-get', package: 'apt', purpose: 'arm64', why: "downloads the arm64 guest's busybox-static and dropbear-bin .debs with the harness's own apt state" },
+  { name: 'apt-cache', package: 'apt', purpose: 'arm64', why: "lists dropbear-bin's arm64 dependencies (its libraries)" },
+  { name: 'dpkg-deb', package: 'dpkg', purpose: 'arm64', why: 'unpacks the arm64 .debs into the cache without installing them' },
+  { name: '/usr/share/keyrings/debian-archive-keyring.gpg', package: 'debian-archive-keyring', purpose: 'arm64', why: "verifies the Release file the arm64 packages are listed in" },
   // The project's tests.
   { name: 'pgrep', package: 'procps', purpose: 'tests', why: 'the tests check that no QEMU is left' },
   { name: 'chromium', package: 'chromium', purpose: 'tests', why: 'the nightly HTML report is read back in headless Chromium' },
@@ -95,13 +112,18 @@ export function packagesFor(purposes: readonly Purpose[], options: { optional?: 
   return [...new Set(wanted.map((requirement) => requirement.package))];
 }
 
-/** What a run needs before it starts: the harness and the kernel build, plus the Debian source it builds, if any. */
-export function runPurposes(options: { debianSource: string | undefined }): Purpose[] {
+/**
+ * What a run needs before it starts: the harness and the kernel build, plus
+ * the Debian source it builds, if any, and the arm64 toolchain and QEMU when
+ * one of its machines is arm64.
+ */
+export function runPurposes(options: { debianSource: string | undefined; arm64?: boolean }): Purpose[] {
   const { debianSource } = options;
-  if (!debianSource) return ['harness', 'kernel-build'];
+  const arm64: Purpose[] = options.arm64 ? ['arm64'] : [];
+  if (!debianSource) return ['harness', 'kernel-build', ...arm64];
   const installed = debianSource === '6.12' || debianSource === '6.1';
-  return ['harness', 'kernel-build', 'debian-source', installed ? `debian-${debianSource}` : 'debian-download'];
+  return ['harness', 'kernel-build', 'debian-source', installed ? `debian-${debianSource}` : 'debian-download', ...arm64];
 }
 
 /** Everything a user installs with `iommu-harness setup` / scripts/install-deps.sh: both Debian kernels included. */
-export const installPurposes: readonly Purpose[] = ['harness', 'kernel-build', 'debian-source', 'debian-6.12', 'debian-6.1', 'debian-download', 'tests'];
+export const installPurposes: readonly Purpose[] = ['harness', 'kernel-build', 'debian-source', 'debian-6.12', 'debian-6.1', 'debian-download', 'arm64', 'tests'];

@@ -12,6 +12,8 @@ import { exists } from '../files.ts';
 import { parentDirs, writeCpio, type CpioEntry } from './cpio.ts';
 import { compileGuestHelper, guestHelpers } from './guest-helpers.ts';
 import type { HarnessKeys } from './keys.ts';
+import { archOf, type Arch } from '../machine/arches.ts';
+import { foreignUserland } from './debian-userland.ts';
 
 const initScript = fileURLToPath(new URL('../../images/init.sh', import.meta.url));
 const netWatchScript = fileURLToPath(new URL('../../images/net-watch.sh', import.meta.url));
@@ -33,23 +35,40 @@ export function parseLdd(output: string): string[] {
   return libraries;
 }
 
-export async function buildGuestImage(layout: CacheLayout, keys: HarnessKeys, headersDir: string): Promise<GuestImage> {
+/** busybox, dropbear and dropbear's libraries for the guest's architecture (arches.ts). */
+async function userlandFiles(layout: CacheLayout, arch: Arch): Promise<{ path: string; source: string; mode: number }[]> {
+  const userland = archOf(arch).userland;
+  if (userland.kind === 'debian') {
+    const foreign = await foreignUserland(layout, { debianArch: userland.debianArch, multiarch: userland.multiarch, readelf: `${archOf(arch).crossCompile}readelf` });
+    return [
+      { path: 'bin/busybox', source: foreign.busybox, mode: 0o755 },
+      { path: 'usr/sbin/dropbear', source: foreign.dropbear, mode: 0o755 },
+      ...foreign.libraries.map((library) => ({ ...library, mode: 0o755 })),
+    ];
+  }
   const ldd = await execa('ldd', [dropbear], { reject: false, extendEnv: false, env: buildEnv() });
   if (ldd.exitCode !== 0) throw new HarnessError('image', `cannot list dropbear's libraries (ldd ${dropbear}): ${ldd.stderr.trim()}`);
-
-  const files: { path: string; source?: string; data?: Buffer; mode: number }[] = [
-    { path: 'init', source: initScript, mode: 0o755 },
-    { path: 'bin/net-watch', source: netWatchScript, mode: 0o755 },
+  return [
     { path: 'bin/busybox', source: busybox, mode: 0o755 },
     { path: 'usr/sbin/dropbear', source: dropbear, mode: 0o755 },
     ...parseLdd(ldd.stdout).map((library) => ({ path: library.slice(1), source: library, mode: 0o755 })),
+  ];
+}
+
+/** The guest image for `arch` (default x86_64): the same keys, init and helpers on every architecture. */
+export async function buildGuestImage(layout: CacheLayout, keys: HarnessKeys, headersDir: string, arch: Arch = 'x86_64'): Promise<GuestImage> {
+  const userland = await userlandFiles(layout, arch);
+  const files: { path: string; source?: string; data?: Buffer; mode: number }[] = [
+    { path: 'init', source: initScript, mode: 0o755 },
+    { path: 'bin/net-watch', source: netWatchScript, mode: 0o755 },
+    ...userland,
     { path: 'etc/dropbear/host_ed25519', source: keys.hostKeyDropbear, mode: 0o600 },
     { path: 'root/.ssh/authorized_keys', data: Buffer.from(`${keys.clientPublicKey}\n`), mode: 0o600 },
     { path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n'), mode: 0o644 },
     { path: 'etc/group', data: Buffer.from('root:x:0:\n'), mode: 0o644 },
   ];
   for (const helper of guestHelpers) {
-    files.push({ path: `bin/${helper}`, source: await compileGuestHelper(layout, helper, headersDir), mode: 0o755 });
+    files.push({ path: `bin/${helper}`, source: await compileGuestHelper(layout, helper, headersDir, archOf(arch).guestCc), mode: 0o755 });
   }
 
   const entries: CpioEntry[] = [];

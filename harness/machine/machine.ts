@@ -10,7 +10,7 @@ import { bootTimeline, type BootTimeline } from './boot-timeline.ts';
 import { claimMachineDir, machineDirPrefix, qemuPidFile } from './leftovers.ts';
 import { qemuCommand } from './qemu-command.ts';
 import { QmpClient } from './qmp.ts';
-import { hostTscKhz, parseForwardedPort, qemuArgs, type Accel } from './qemu-args.ts';
+import { hostTscKhz, parseForwardedPort, qemuArgs, qemuBinaryFor, type Accel } from './qemu-args.ts';
 import { register, removeQuietly } from './reaper.ts';
 import { GuestShell } from './ssh.ts';
 import type { IommuModel, Topology } from './topology.ts';
@@ -99,7 +99,7 @@ export class Machine {
     const qmpSocket = path.join(socketDir, 'qmp.sock');
     const tscKhz = hostTscKhz(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''));
     const args = [...qemuArgs({ ...options, kernel: options.bzImage, consoleLog, qmpSocket, ...(tscKhz ? { tscKhz } : {}) }), '-pidfile', path.join(socketDir, qemuPidFile)];
-    const command = qemuCommand(args);
+    const command = qemuCommand(args, qemuBinaryFor(options.iommu));
     const child = execa(command.file, command.args, {
       reject: false,
       stdin: 'ignore',

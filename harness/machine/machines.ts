@@ -2,7 +2,10 @@
 // guest's kernel command line adds, which driver sources only that machine
 // runs, which vIOMMU ledger reads its trace, and what it cannot test. Adding a
 // machine is adding a row (and a test), not a code path: qemu-args.ts,
-// patch-coverage.ts, the verdict and `iommu-harness machines` read it.
+// patch-coverage.ts, the verdict and `iommu-harness machines` read it. The
+// architecture's own facts (make's ARCH and toolchain, the QEMU binary, the
+// console, the guest's userland) are a row of arches.ts, named by `arch`.
+import type { Arch } from './arches.ts';
 
 /** The vIOMMU ledgers harness/oracle/viommu-ledger.ts can judge. */
 export type LedgerKind = 'intel' | 'virtio';
@@ -10,9 +13,12 @@ export type LedgerKind = 'intel' | 'virtio';
 export interface MachineKind {
   /** One line for `iommu-harness machines` and the README. */
   summary: string;
-  arch: 'x86_64';
+  /** The kernel and guest image it boots (arches.ts): machines of one architecture share them. */
+  arch: Arch;
   /** `-machine` for this accelerator; the split irqchip is what interrupt remapping needs. */
   machineOption: string;
+  /** `-bios`: the firmware that loads the kernel; absent where QEMU loads it itself (virt). */
+  firmware?: string;
   /** The vIOMMU `-device`, before the PCI devices it translates for; none for no-IOMMU. */
   iommuDevice?: string;
   /** Kernel command-line words this machine needs. */
@@ -21,15 +27,30 @@ export interface MachineKind {
   ledger?: LedgerKind;
   /** Driver sources only this machine runs (a prefix ending in / is a folder). */
   driverPaths: string[];
+  /**
+   * Why endpoints a topology cold-plugs behind a root port go on the root bus instead (same
+   * function numbers, the ports kept for hot-add); absent where they stay where the topology puts them.
+   */
+  endpointsOnRootBus?: string;
   /** What the machine cannot show, each with why: the README's machine table and `machines` print it. */
   cannot: string[];
+  /**
+   * Every PCIe hotplug here is native (virt has no ACPI hotplug): q35's switch
+   * to native hotplug (an `ICH9-LPC.` -global of a scenario's topology) means
+   * nothing here and is not given.
+   */
+  nativeHotplugOnly?: boolean;
 }
+
+/** From Debian's qemu-system-data (a dependency of qemu-system-x86). */
+export const qbootFirmware = '/usr/share/qemu/qboot.rom';
 
 export const machines = {
   intel: {
     summary: 'q35 + QEMU intel-iommu (VT-d) with interrupt remapping',
     arch: 'x86_64',
     machineOption: 'q35,kernel-irqchip=split',
+    firmware: qbootFirmware,
     iommuDevice: 'intel-iommu,intremap=on',
     cmdline: ['intel_iommu=on'],
     ledger: 'intel',
@@ -40,6 +61,7 @@ export const machines = {
     summary: 'q35 + virtio-iommu (ACPI VIOT)',
     arch: 'x86_64',
     machineOption: 'q35',
+    firmware: qbootFirmware,
     iommuDevice: 'virtio-iommu-pci',
     // virtio-iommu has no interrupt remapping, which VFIO refuses without these.
     cmdline: ['vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1'],
@@ -51,6 +73,7 @@ export const machines = {
     summary: 'q35 without an IOMMU: VFIO no-iommu mode (the external iommu_group_add_device() path)',
     arch: 'x86_64',
     machineOption: 'q35',
+    firmware: qbootFirmware,
     cmdline: [],
     driverPaths: [],
     cannot: ['translation of any kind: there is none'],
@@ -59,13 +82,32 @@ export const machines = {
     summary: 'q35 + QEMU amd-iommu (AMD-Vi) with interrupt remapping',
     arch: 'x86_64',
     machineOption: 'q35,kernel-irqchip=split',
+    firmware: qbootFirmware,
     iommuDevice: 'amd-iommu,intremap=on',
     cmdline: [],
+    endpointsOnRootBus: "QEMU 7.2's amd-iommu fixes a cold-plugged device's ID while bus numbers are still 0: behind a root port its DMA reads back wrong with no fault",
     driverPaths: ['drivers/iommu/amd/'],
     cannot: [
       "DMA from an endpoint cold-plugged behind a root port: QEMU 7.2 fixes a device's ID while bus numbers are still 0, so its DMA reads back wrong with no fault; endpoints sit on bus 0 here",
       "I/O page faults in the guest's log: QEMU 7.2's amd-iommu does not report them, so a wrong translation shows only as the vfio-helper's data mismatch (a finding)",
       'a vIOMMU ledger: no trace of QEMU 7.2 amd-iommu is read into one yet',
+    ],
+  },
+  smmuv3: {
+    summary: 'arm64 virt + QEMU SMMUv3 (device tree), GICv3 with its ITS',
+    arch: 'arm64',
+    // The SMMU is a property of virt, not a -device. gic-version=3: VFIO needs
+    // isolated MSIs, which only the GICv3 ITS gives (virt picks GICv2 at 8 vCPUs or fewer).
+    machineOption: 'virt,iommu=smmuv3,gic-version=3',
+    cmdline: [],
+    nativeHotplugOnly: true,
+    // io-pgtable-arm.c: the SMMUv3's page tables (the SMMUv1/v2 driver, which QEMU does not emulate, shares them).
+    driverPaths: ['drivers/iommu/arm/arm-smmu-v3/', 'drivers/iommu/io-pgtable-arm.c'],
+    cannot: [
+      'ACPI hotplug: virt has none, so every hot-add and hot-remove is native (pciehp, with its 5 s attention delay and 6.12\'s upstream lockdep report); pci-hotplug (the ACPI path) does not run here',
+      'KVM on an x86 host: the arm64 guest always runs under TCG',
+      "a vIOMMU ledger: QEMU 7.2's smmuv3 trace has the guest's CFGI_STE commands per stream ID (smmuv3_cmdq_cfgi_ste, smmuv3_config_cache_inv) and its TLB invalidations per ASID, but not what the guest wrote into a departed device's STE: QEMU reads an STE only when a translation looks it up (smmuv3_get_ste), so an STE left valid after a release cannot be told from a cleared one, and none is read into a ledger",
+      'conventional PCI behind a pcie-pci-bridge (bridge-group, identity-behind-bridge): not tried on virt yet',
     ],
   },
 } as const satisfies Record<string, MachineKind>;

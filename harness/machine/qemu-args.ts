@@ -1,8 +1,9 @@
 // The QEMU command line, pure, so every choice in it is tested without QEMU.
 import path from 'node:path';
 import { viommuTraceEvents, viommuTraceFile } from '../oracle/viommu-trace.ts';
+import { archOf } from './arches.ts';
 import { machineOf } from './machines.ts';
-import type { IommuModel, Topology } from './topology.ts';
+import type { BootDevice, IommuModel, Topology } from './topology.ts';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -36,19 +37,23 @@ export function hostTscKhz(cpuinfo: string): number | undefined {
   return Number.isFinite(mhz) && mhz > 0 ? Math.round(mhz * 1000) : undefined;
 }
 
-/** From Debian's qemu-system-data (a dependency of qemu-system-x86). */
-export const qbootFirmware = '/usr/share/qemu/qboot.rom';
+/** From Debian's qemu-system-data (a dependency of qemu-system-x86); the q35 rows of machines.ts name it. */
+export { qbootFirmware } from './machines.ts';
+
+/** The QEMU binary that runs a machine: its architecture's (arches.ts). */
+export function qemuBinaryFor(iommu: IommuModel): string {
+  return archOf(machineOf(iommu).arch).qemuBinary;
+}
 
 /** Kernel command line for a harness guest. */
 export function kernelCommandLine(iommu: IommuModel, extra: string[] = [], tscKhz?: number): string {
+  const arch = archOf(machineOf(iommu).arch);
   const words = [
-    'console=ttyS0',
+    `console=${arch.console}`,
     // A panic ends QEMU at once (with -no-reboot) instead of hanging the run.
     'panic=-1',
-    // Under TCG on a loaded host the IO-APIC timer check can miss its ticks and
-    // panic ("timer doesn't work through Interrupt-remapped IO-APIC"): a
-    // machine problem that would read as a kernel finding. The emulated timer works.
-    'no_timer_check',
+    // x86's no_timer_check (see arches.ts).
+    ...arch.cmdline,
     // iommu_group_alloc/release report with pr_debug; enabling the whole of
     // iommu.c floods the console with map/unmap lines.
     'dyndbg="func iommu_group_alloc +p; func iommu_group_release +p"',
@@ -56,7 +61,8 @@ export function kernelCommandLine(iommu: IommuModel, extra: string[] = [], tscKh
     'ignore_loglevel',
     'printk.devkmsg=on',
     ...machineOf(iommu).cmdline,
-    ...(tscKhz ? [`tsc_early_khz=${tscKhz}`] : []),
+    // The TSC is x86's: another architecture's guest has none to be told about.
+    ...(tscKhz && arch.kernelArch === 'x86_64' ? [`tsc_early_khz=${tscKhz}`] : []),
     ...extra,
   ];
   return words.join(' ');
@@ -84,9 +90,10 @@ function deviceArg(driver: string, props: Record<string, string | number | boole
 export const harnessNicId = 'harness-nic';
 
 export function qemuArgs(spec: MachineSpec): string[] {
+  const machine = machineOf(spec.iommu);
   const args = [
     '-machine',
-    machineOf(spec.iommu).machineOption,
+    machine.machineOption,
     // TCG runs both vCPUs on one thread: with a thread per vCPU (QEMU's
     // default), QEMU 7.2 now and then leaves a halted vCPU asleep through its
     // own timer interrupt; the guest then reports a hung task and an RCU stall
@@ -104,12 +111,12 @@ export function qemuArgs(spec: MachineSpec): string[] {
     '-display',
     'none',
     '-no-reboot',
-    // qboot instead of SeaBIOS: it loads the kernel and QEMU's ACPI tables and
+    // q35: qboot instead of SeaBIOS: it loads the kernel and QEMU's ACPI tables and
     // nothing else (no option ROMs, no boot menu, no device scan), which saves
     // most of the time between QEMU's start and the kernel's first line.
     // Linux assigns PCI resources itself, hotplug bridge windows included.
-    '-bios',
-    qbootFirmware,
+    // virt has no firmware: QEMU loads the Image and its device tree itself.
+    ...(machine.firmware ? ['-bios', machine.firmware] : []),
     '-kernel',
     spec.kernel,
     '-initrd',
@@ -129,14 +136,35 @@ export function qemuArgs(spec: MachineSpec): string[] {
     'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:0-:22',
   ];
   // The vIOMMU comes before the PCI devices it translates for.
-  const machine = machineOf(spec.iommu);
   if (machine.iommuDevice) args.push('-device', machine.iommuDevice);
   if (machine.ledger) args.push(...viommuTraceArgs(machine.ledger, viommuTracePath(spec.consoleLog)));
   // romfile= : no iPXE option ROM; the guest never boots from the network.
   args.push('-device', `virtio-net-pci,id=${harnessNicId},netdev=net0,romfile=`);
-  for (const global of spec.topology.globals ?? []) args.push('-global', global);
-  for (const device of spec.topology.devices) args.push('-device', deviceArg(device.driver, { ...device.props, id: device.id }));
+  for (const global of spec.topology.globals ?? []) {
+    if (!(machine.nativeHotplugOnly && global.startsWith('ICH9-LPC.'))) args.push('-global', global);
+  }
+  const devices = machine.endpointsOnRootBus ? endpointsOnRootBus(spec.topology.devices) : spec.topology.devices;
+  for (const device of devices) args.push('-device', deviceArg(device.driver, { ...device.props, id: device.id }));
   return args;
+}
+
+/** The first pcie.0 slot endpoints moved off their root ports take: clear of q35's own devices. */
+const rootBusSlotBase = 0x10;
+
+/**
+ * The topology with every endpoint that is cold-plugged behind a root port
+ * moved onto pcie.0 (slot 0x10 + the port's chassis, functions kept), for a
+ * machine whose vIOMMU cannot translate for cold-plugged devices off bus 0
+ * (QEMU 7.2's amd-iommu: see its row). Root ports stay, for hot-add.
+ */
+export function endpointsOnRootBus(devices: readonly BootDevice[]): BootDevice[] {
+  const ports = new Map(devices.filter((device) => device.driver === 'pcie-root-port').map((port) => [port.id, Number(port.props?.chassis ?? 0)]));
+  return devices.map((device) => {
+    const port = typeof device.props?.bus === 'string' ? ports.get(device.props.bus) : undefined;
+    if (port === undefined) return device;
+    const fn = /^(?:0x)?0*\.(\d)$/.exec(String(device.props?.addr ?? '0.0'))?.[1] ?? '0';
+    return { ...device, props: { ...device.props, bus: 'pcie.0', addr: `${(rootBusSlotBase + port).toString(16)}.${fn}` } };
+  });
 }
 
 /** Where a boot's vIOMMU trace goes: beside its console log, so a saved run folder holds both. */

@@ -4,6 +4,7 @@
 // Linux ties the signal to the thread that forked; Node forks from its main thread.
 export const qemuBinary = 'qemu-system-x86_64';
 
-export function qemuCommand(args: string[]): { file: string; args: string[] } {
-  return { file: 'setpriv', args: ['--pdeathsig', 'KILL', '--', qemuBinary, ...args] };
+/** `binary`: the machine's architecture's QEMU (qemuBinaryFor in qemu-args.ts); x86_64's by default. */
+export function qemuCommand(args: string[], binary: string = qemuBinary): { file: string; args: string[] } {
+  return { file: 'setpriv', args: ['--pdeathsig', 'KILL', '--', binary, ...args] };
 }

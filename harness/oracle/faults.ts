@@ -16,7 +16,10 @@ import type { LogLine } from './lines.ts';
 import type { KernelReport } from './types.ts';
 
 interface FaultRow {
+  /** Matched against the line, or with `span`, the line and the next `span` lines joined by newlines. */
   re: RegExp;
+  /** How many following lines belong to the message (a fault printed as several lines). */
+  span?: number;
   /** Stable across boots: no address, no device (those are fields), so one bug is one title. */
   title: (m: RegExpExecArray) => string;
   device: (m: RegExpExecArray) => string;
@@ -41,7 +44,47 @@ function dmarDevice(segment: string | undefined, bdf: string | undefined): strin
 
 const dmarDeviceRe = String.raw`\[(?:([0-9a-f]{4}):)?([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\]`;
 
+/** SMMUv3 event record IDs (arm-smmu-v3.h EVT_ID_*) by the names 7.2 prints (event_str[]). */
+const smmuEventNames: Record<number, string> = { 0x10: 'F_TRANSLATION', 0x11: 'F_ADDR_SIZE', 0x12: 'F_ACCESS', 0x13: 'F_PERMISSION' };
+
+/** A 64-bit hex word as the short form the other rows use (0x100000). */
+const shortHex = (word: string | undefined) => `0x${BigInt(`0x${word ?? '0'}`).toString(16)}`;
+
+/**
+ * SMMUv3 names the device by its stream ID. QEMU's virt maps PCI requester IDs
+ * to stream IDs one to one (the device tree's iommu-map), so the SID reads back
+ * as bus:slot.function, as virtio-iommu's endpoint does.
+ */
+const smmuSidAsPci = (sid: string | undefined) => endpointAsPci(String(Number.parseInt(sid ?? '0', 16)));
+
+/** "0000:01:00.0" as bus:slot.function (the segment kept when it is not 0), as dmarDevice. */
+const pciClient = (client: string | undefined) => /^(?:0000:)?([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])$/.exec(client ?? '')?.[1] ?? client ?? '';
+
 const faultRows: FaultRow[] = [
+  {
+    // drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c arm_smmu_dump_event() (7.x): the raw record
+    // ("event 0x10 received:" and four words, not read: the next line says it all), then
+    //   arm-smmu-v3 9050000.smmuv3: event: F_TRANSLATION client: 0000:01:00.0 sid: 0x8 ssid: 0x0 iova: 0x100000 ipa: 0x0
+    re: /^arm-smmu-v3 \S+: event: (\S+) client: (\(unassigned sid\)|\S+) sid: (0x[0-9a-f]+|0) ssid: \S+(?: iova: (0x[0-9a-f]+|0)| fetch_addr: (0x[0-9a-f]+|0))?/,
+    title: (m) => `arm-smmu-v3: ${m[1]}`,
+    device: (m) => (m[2] === '(unassigned sid)' ? smmuSidAsPci(m[3]?.replace(/^0x/, '')) : pciClient(m[2])),
+    address: (m) => m[4] ?? m[5] ?? '',
+  },
+  {
+    // The same function in 6.1 and 6.12, arm_smmu_evtq_thread(): only the raw record, the
+    // event ID on its first line and four 64-bit words, each a line of its own:
+    //   arm-smmu-v3 9050000.smmuv3: event 0x10 received:
+    //   arm-smmu-v3 9050000.smmuv3: 	0x0000000800000010   (SID in bits 63:32, event ID in 7:0)
+    //   arm-smmu-v3 9050000.smmuv3: 	0x0000020800000000
+    //   arm-smmu-v3 9050000.smmuv3: 	0x0000000000100000   (the input address: the IOVA)
+    //   arm-smmu-v3 9050000.smmuv3: 	0x0000000000000000
+    // A 7.x kernel prints its decoded line next, which the row above reads: not read twice.
+    re: /^arm-smmu-v3 (\S+): event (0x[0-9a-f]{2}) received:\narm-smmu-v3 \1:\s*0x([0-9a-f]{8})[0-9a-f]{8}\narm-smmu-v3 \1:\s*0x[0-9a-f]{16}\narm-smmu-v3 \1:\s*0x([0-9a-f]{16})\narm-smmu-v3 \1:\s*0x[0-9a-f]{16}(?!\narm-smmu-v3 \S+: event: )/,
+    span: 5,
+    title: (m) => `arm-smmu-v3: ${smmuEventNames[Number.parseInt(m[2] ?? '0', 16)] ?? `event ${m[2]}`}`,
+    device: (m) => smmuSidAsPci(m[3]),
+    address: (m) => shortHex(m[4]),
+  },
   {
     re: new RegExp(String.raw`^DMAR: \[(DMA Read|DMA Write)(?: NO_PASID| PASID 0x[0-9a-f]+)?\] Request device ${dmarDeviceRe} fault addr (0x[0-9a-f]+) \[fault reason 0x[0-9a-f]+\] ?(.*)$`),
     title: (m) => `DMAR: ${m[1]} fault${m[5] ? `: ${m[5]}` : ''}`,
@@ -72,15 +115,16 @@ export function findFaults(lines: LogLine[]): KernelReport[] {
   const reports: KernelReport[] = [];
   for (const [i, line] of lines.entries()) {
     for (const row of faultRows) {
-      const m = row.re.exec(line.text);
+      const text = row.span ? lines.slice(i, i + 1 + row.span).map((each) => each.text).join('\n') : line.text;
+      const m = row.re.exec(text);
       if (!m) continue;
       const report: KernelReport = {
         kind: 'iommu-fault',
         title: row.title(m),
         corrupted: false,
-        lines: [line.text],
+        lines: text.split('\n').slice(0, 1 + (row.span ?? 0)),
         startLine: i,
-        endLine: i + 1,
+        endLine: i + 1 + (row.span ?? 0),
         device: row.device(m),
       };
       const address = row.address?.(m);
@@ -93,4 +137,4 @@ export function findFaults(lines: LogLine[]): KernelReport[] {
 }
 
 /** Functions whose rate-limited messages the oracle reads: "FUNC: N callbacks suppressed" means lost faults. */
-export const faultPrinters = ['dmar_fault', 'viommu_fault_handler'];
+export const faultPrinters = ['dmar_fault', 'viommu_fault_handler', 'arm_smmu_evtq_thread', 'arm_smmu_dump_event'];

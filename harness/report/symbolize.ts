@@ -74,8 +74,8 @@ export function parseAddr2line(output: string): Map<bigint, string> {
 }
 
 /** Whether vmlinux carries line tables: without them addr2line can only say `??`. */
-async function hasLineInfo(vmlinux: string): Promise<boolean> {
-  return (await binutils('readelf', ['-S', '--wide', vmlinux])).includes('.debug_line');
+async function hasLineInfo(vmlinux: string, prefix: string): Promise<boolean> {
+  return (await binutils('readelf', ['-S', '--wide', vmlinux], prefix)).includes('.debug_line');
 }
 
 /**
@@ -84,12 +84,12 @@ async function hasLineInfo(vmlinux: string): Promise<boolean> {
  * (or an unreadable vmlinux) leaves the reports as they are, with a note on
  * each run that has reports, and never fails the run.
  */
-export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string): Promise<void> {
+export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string, toolPrefix = ''): Promise<void> {
   const withReports = runs.filter((run) => run.reports.length > 0);
   if (withReports.length === 0) return;
   try {
-    if (!(await hasLineInfo(vmlinux))) return;
-    await symbolizeReports(withReports.flatMap((run) => run.reports), vmlinux);
+    if (!(await hasLineInfo(vmlinux, toolPrefix))) return;
+    await symbolizeReports(withReports.flatMap((run) => run.reports), vmlinux, toolPrefix);
   } catch (error) {
     const note = `report frames not symbolized to file:line: ${error instanceof SymbolizeError ? error.message : describeError(error)}`;
     for (const run of withReports) run.notes.push(note);
@@ -98,8 +98,9 @@ export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string): Promi
 
 class SymbolizeError extends Error {}
 
-/** Runs a binutils tool; a failure is a SymbolizeError naming it. */
-async function binutils(tool: string, args: string[]): Promise<string> {
+/** Runs a binutils tool (`prefix`: the kernel's cross binutils, aarch64-linux-gnu- for arm64); a failure is a SymbolizeError naming it. */
+async function binutils(name: string, args: string[], prefix = ''): Promise<string> {
+  const tool = `${prefix}${name}`;
   const result = await execa(tool, args, { reject: false, timeout: 120_000, maxBuffer: 512 * 1024 * 1024 });
   if (result.exitCode !== 0) {
     throw new SymbolizeError(`${tool} failed: ${(result.stderr || result.shortMessage || 'no output').split('\n')[0]}`);
@@ -107,8 +108,8 @@ async function binutils(tool: string, args: string[]): Promise<string> {
   return result.stdout;
 }
 
-async function symbolizeReports(reports: ResultReport[], vmlinux: string): Promise<void> {
-  const symbols = parseNm(await binutils('nm', [vmlinux]));
+async function symbolizeReports(reports: ResultReport[], vmlinux: string, prefix: string): Promise<void> {
+  const symbols = parseNm(await binutils('nm', [vmlinux], prefix));
   const perReport = reports.map((report) => framesOf(report.text));
   const addresses = new Set<bigint>();
   for (const frames of perReport) {
@@ -119,7 +120,7 @@ async function symbolizeReports(reports: ResultReport[], vmlinux: string): Promi
     }
   }
   const hex = [...addresses].map((address) => `0x${address.toString(16)}`);
-  const output = hex.length ? await binutils('addr2line', ['-e', vmlinux, '-a', '-f', '-i', ...hex]) : '';
+  const output = hex.length ? await binutils('addr2line', ['-e', vmlinux, '-a', '-f', '-i', ...hex], prefix) : '';
   const locations = parseAddr2line(output);
   reports.forEach((report, index) => {
     report.frames = (perReport[index] ?? []).map((frame) => {

@@ -197,8 +197,9 @@ export function planBoots(iommus: IommuModel[], scenarios: readonly Scenario[], 
   const plans: BootPlan[] = [];
   for (const iommu of iommus) {
     const applicable = scenarios.filter((scenario) => scenario.iommus.includes(iommu));
-    const shared = applicable.filter((scenario) => !scenario.freshBoot);
-    const fresh = applicable.filter((scenario) => scenario.freshBoot);
+    const needsFresh = (scenario: Scenario) => scenario.freshBoot ?? scenario.freshBootOn?.[iommu];
+    const shared = applicable.filter((scenario) => !needsFresh(scenario));
+    const fresh = applicable.filter((scenario) => needsFresh(scenario));
     const groups: { scenarios: Scenario[]; cycle?: number }[] = [
       ...(shared.length ? [{ scenarios: shared }] : []),
       ...fresh.flatMap((scenario) =>

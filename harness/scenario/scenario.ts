@@ -17,5 +17,13 @@ export interface Scenario {
    * for everyone (a -global). Scenarios without it share a boot.
    */
   freshBoot?: string;
+  /** A fresh boot on some machines only, each with why (virt's hotplug is native only: pciehp's upstream lockdep report). */
+  freshBootOn?: Partial<Record<IommuModel, string>>;
+  /**
+   * Machines the scenario does not run on, each with why (`iommu-harness
+   * scenarios` prints them): a machine that lacks what it needs, or where
+   * QEMU cannot do it.
+   */
+  notOn?: Partial<Record<IommuModel, string>>;
   run(guest: Guest): Promise<void>;
 }
