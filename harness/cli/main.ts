@@ -27,6 +27,7 @@ import { checkOrigin, defaultOrigin } from '../report/kcidb.ts';
 import { harnessVersionLine } from '../report/provenance.ts';
 import type { HarnessResult } from '../report/result.ts';
 import { selectMachines } from '../machine/select.ts';
+import { machines } from '../machine/machines.ts';
 import { filesTouched } from '../source/patch.ts';
 import { addNightlyCommands } from '../nightly/commands.ts';
 import { addBisectCommands } from '../bisect/commands.ts';
@@ -202,6 +203,17 @@ program
       process.stdout.write(`${scenario.name.padEnd(width)}  [${scenario.iommus.join(',')}]  ${scenario.proves}\n`);
       // Where it does not run, and why (Scenario.notOn).
       for (const [machine, why] of Object.entries(scenario.notOn ?? {})) process.stdout.write(`${''.padEnd(width)}  not on ${machine}: ${why}\n`);
+    }
+  });
+
+program
+  .command('machines')
+  .description('list the machines (harness/machine/machines.ts): what each boots and what it cannot show')
+  .action(() => {
+    for (const [name, machine] of Object.entries(machines)) {
+      process.stdout.write(`${name}: ${machine.summary} (${machine.arch}; -machine ${machine.machineOption}${'iommuDevice' in machine && machine.iommuDevice ? ` -device ${machine.iommuDevice}` : ''})\n`);
+      if (machine.driverPaths.length) process.stdout.write(`  runs only here: ${machine.driverPaths.join(', ')}\n`);
+      for (const limit of machine.cannot) process.stdout.write(`  cannot: ${limit}\n`);
     }
   });
 
