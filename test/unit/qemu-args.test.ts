@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { qemuBinary } from '../../harness/machine/qemu-command.ts';
-import { hostTscKhz, kernelCommandLine, parseForwardedPort, qemuArgs } from '../../harness/machine/qemu-args.ts';
+import { endpointsOnRootBus, hostTscKhz, kernelCommandLine, parseForwardedPort, qemuArgs } from '../../harness/machine/qemu-args.ts';
 import { eduDevice, mergeTopologies, rootPort } from '../../harness/machine/topology.ts';
 import { bdfOfQdevId } from '../../harness/scenario/pci-address.ts';
 
@@ -171,4 +171,34 @@ const qemuInstalled = spawnSync(qemuBinary, ['--version']).status === 0;
   // An option split out of a path would have made QEMU refuse to start, or open a path of its own.
   t.deepEqual(beside, ['a,server=on,b']);
   t.notRegex(result.all ?? '', /Invalid parameter|deprecated/);
+});
+
+test('amd: endpoints cold-plugged behind root ports go on pcie.0 (slot 0x10 + chassis, functions kept), the ports stay for hot-add', (t) => {
+  const moved = endpointsOnRootBus([
+    { driver: 'pcie-root-port', id: 'rp-mf', props: { chassis: 6, slot: 6, bus: 'pcie.0' } },
+    { driver: 'edu', id: 'edu-f0', props: { bus: 'rp-mf', addr: '0.0', multifunction: true } },
+    { driver: 'edu', id: 'edu-f1', props: { bus: 'rp-mf', addr: '0.1', multifunction: true } },
+    { driver: 'pcie-root-port', id: 'rp-vfio', props: { chassis: 1, slot: 1, bus: 'pcie.0' } },
+    { driver: 'edu', id: 'edu-vfio', props: { bus: 'rp-vfio' } },
+    { driver: 'pcie-pci-bridge', id: 'br', props: { bus: 'pcie.0' } },
+    { driver: 'edu', id: 'edu-br', props: { bus: 'br', addr: '1.0' } },
+  ]);
+  t.deepEqual(
+    moved.map((device) => [device.id, device.props?.bus, device.props?.addr]),
+    [
+      ['rp-mf', 'pcie.0', undefined],
+      ['edu-f0', 'pcie.0', '16.0'],
+      ['edu-f1', 'pcie.0', '16.1'],
+      ['rp-vfio', 'pcie.0', undefined],
+      ['edu-vfio', 'pcie.0', '11.0'],
+      ['br', 'pcie.0', undefined],
+      ['edu-br', 'br', '1.0'],
+    ],
+  );
+  const args = qemuArgs({ ...spec, iommu: 'amd', topology: { devices: [rootPort('rp-vfio', 1), eduDevice('edu-vfio', 'rp-vfio')] } });
+  t.true(args.includes('amd-iommu,intremap=on'));
+  t.true(args.includes('q35,kernel-irqchip=split'));
+  t.true(args.includes('edu,bus=pcie.0,addr=11.0,id=edu-vfio'), args.join(' '));
+  // No ledger reads QEMU's amd-iommu trace: none is asked for.
+  t.false(args.some((arg) => arg.startsWith('file=') || arg.startsWith('enable=')));
 });
