@@ -574,7 +574,7 @@ export const linuxOopses: Oops[] = [
     suppressions: [],
   },
   {
-    // drivers/iommu/iommufd/main.c iommufd_object_dec_wait() (pr_crit, 6.13+): an object that
+    // drivers/iommu/iommufd/main.c iommufd_object_dec_wait() (pr_crit; 6.12 in iommufd_object_remove()): an object that
     // must be destroyed now (a device unbound, an ioas torn down) still had a short-term
     // reference after 60 s, so it is left behind until the file is closed: a leaked reference,
     // the iommufd twin of unregister_netdevice's wait.
