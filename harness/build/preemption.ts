@@ -58,7 +58,7 @@ export function preemptionRequest(kconfigPreempt: string | undefined, requested:
   return new Map([['CONFIG_PREEMPT_NONE', 'y']]);
 }
 
-/** x86 does not select ARCH_NO_PREEMPT: a PREEMPT_NONE that depends on it is not offered there. */
+/** Neither x86 nor arm64 selects ARCH_NO_PREEMPT: a PREEMPT_NONE that depends on it is not offered there. */
 function offersNoneOnX86(block: string): boolean {
   return !/^\s*depends on ARCH_NO_PREEMPT\s*$/m.test(block);
 }
@@ -81,7 +81,7 @@ export function preemptionOf(config: string, requested: ConfigMap = new Map()): 
   let reason: string;
   if (fromFragment) reason = `asked for by a kconfig fragment (${fromFragment[0]}=y)`;
   else if (model === 'none') reason = "the harness's choice: no forced preemption, where the kernel offers it";
-  else if (!listed('CONFIG_PREEMPT_NONE')) reason = `the release's default: this kernel does not offer PREEMPT_NONE on x86 (kernel/Kconfig.preempt), the harness's choice elsewhere`;
+  else if (!listed('CONFIG_PREEMPT_NONE')) reason = `the release's default: this kernel does not offer PREEMPT_NONE here (kernel/Kconfig.preempt: it depends on ARCH_NO_PREEMPT), the harness's choice where offered`;
   else reason = `the release's default: PREEMPT_NONE is offered but the configuration did not choose it`;
   return { model, option, dynamic, reason };
 }
