@@ -11,7 +11,7 @@ export const bridgeGroup: Scenario = {
   // QEMU 7.2's virtio-iommu (its ACPI VIOT) does not cover conventional PCI
   // behind a pcie-pci-bridge: vfio-pci's probe fails with EINVAL for lack of a group.
   iommus: ['intel'],
-  notOn: { virtio: "QEMU 7.2's virtio-iommu (ACPI VIOT) does not cover conventional PCI behind a pcie-pci-bridge", smmuv3: 'a pcie-pci-bridge behind the SMMUv3 on virt is not tried yet' },
+  notOn: { virtio: "QEMU 7.2's virtio-iommu (ACPI VIOT) does not cover conventional PCI behind a pcie-pci-bridge", smmuv3: 'a pcie-pci-bridge behind the SMMUv3 on virt is not tried yet', amd: "QEMU 7.2's amd-iommu cannot translate for a device cold-plugged off bus 0: behind the bridge, virtio-rng's first DMA never completes (hwrng stays blocked in the kernel, measured)" },
   topology: {
     devices: [
       rootPort('rp-bridge', 5),

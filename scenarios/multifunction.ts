@@ -1,13 +1,13 @@
 import { rootPort } from '../harness/machine/topology.ts';
 import type { Scenario } from '../harness/scenario/scenario.ts';
 
-const fn = (id: string, addr: string) => ({ driver: 'edu', id, props: { bus: 'rp-mf', addr, multifunction: true } });
+const fn = (id: string, addr: string) => ({ driver: 'edu', id, props: { bus: 'rp-mf', addr, multifunction: true }, dma: true });
 
 /** The functions of one device without ACS are one group; it goes with the last function. */
 export const multifunction: Scenario = {
   name: 'multifunction',
   proves: 'a two-function edu device is one group, usable through VFIO with both functions bound, released with its last function and whole again after rescan',
-  iommus: ['intel', 'virtio', 'smmuv3'],
+  iommus: ['intel', 'virtio', 'smmuv3', 'amd'],
   // multifunction=on on every function, or the groups change after a rescan.
   topology: { devices: [rootPort('rp-mf', 6), fn('edu-f0', '0.0'), fn('edu-f1', '0.1')] },
   async run(guest) {

@@ -27,7 +27,7 @@ export const pciHotplugNative: Scenario = {
   name: 'pci-hotplug-native',
   proves: 'edu present at boot behind a native-hotplug root port and bound to vfio-pci is removed by device_del through pciehp (5 s attention delay) as the first native operation of its boot, with lockdep on: its group is released',
   // On smmuv3 (virt) every root port is native already: the q35 -global is not given there.
-  iommus: ['intel', 'virtio', 'smmuv3'],
+  iommus: ['intel', 'virtio', 'smmuv3', 'amd'],
   topology: {
     devices: [rootPort('rp-native', 4), eduDevice('edu-native', 'rp-native')],
     globals: [nativeHotplug],
@@ -58,7 +58,7 @@ export const pciHotplugNative: Scenario = {
 export const pciHotplugNativeAdd: Scenario = {
   name: 'pci-hotplug-native-add',
   proves: 'edu hot-added through native PCIe hotplug (pciehp) on a fresh boot is probed into an iommu group and bound by vfio-pci inside pciehp_configure_device(), with lockdep on until 6.12\'s known upstream pciehp report at its end',
-  iommus: ['intel', 'virtio', 'smmuv3'],
+  iommus: ['intel', 'virtio', 'smmuv3', 'amd'],
   topology: { devices: [rootPort('rp-native-add', 4)], globals: [nativeHotplug] },
   freshBoot:
     'the -global turns every root port to native hotplug, and on 6.12 every native hot-add prints a lockdep report that turns lock checking off for the rest of the boot',

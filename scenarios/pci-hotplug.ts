@@ -4,8 +4,8 @@ import type { Scenario } from '../harness/scenario/scenario.ts';
 /** QEMU's ACPI hotplug, the path a real hot unplug takes through iommu_release_device(). */
 export const pciHotplug: Scenario = {
   name: 'pci-hotplug',
-  proves: 'edu hot-added on a root port over QMP, bound to vfio-pci, then device_del: DEVICE_DELETED arrives and its group is released',
-  iommus: ['intel', 'virtio'],
+  proves: 'edu hot-added on a root port over QMP, bound to vfio-pci with DMA through the vIOMMU, then device_del: DEVICE_DELETED arrives and its group is released',
+  iommus: ['intel', 'virtio', 'amd'],
   notOn: { smmuv3: 'virt has no ACPI hotplug: its hot-add and hot-remove are native, run by pci-hotplug-native-add and pci-hotplug-native' },
   topology: { devices: [rootPort('rp-hotplug', 2)] },
   async run(guest) {
@@ -14,6 +14,7 @@ export const pciHotplug: Scenario = {
     const bdf = await guest.bdfOf('edu-hotplug');
     // virtio-iommu gives a device its group only when a driver binds to it.
     await guest.bind(bdf, 'vfio-pci');
+    await guest.vfioContainer(bdf, { dma: true });
     await guest.mark('del');
     await guest.unplug('edu-hotplug');
   },

@@ -5,12 +5,13 @@ import type { Scenario } from '../harness/scenario/scenario.ts';
 export const rebindOriginalDriver: Scenario = {
   name: 'rebind-original-driver',
   proves: 'virtio-rng moved from virtio-pci to vfio-pci, used through VFIO, and rebound to virtio-pci keeps its group; removal then releases it',
-  iommus: ['intel', 'virtio', 'smmuv3'],
+  iommus: ['intel', 'virtio', 'smmuv3', 'amd'],
   topology: {
     devices: [
       rootPort('rp-rebind', 8),
       // iommu_platform=on: otherwise a virtio device bypasses the vIOMMU.
-      { driver: 'virtio-rng-pci', id: 'rng', props: { bus: 'rp-rebind', iommu_platform: true, 'disable-legacy': 'on' } },
+      // DMA: virtio-rng's probe posts an entropy request through the vIOMMU at once.
+      { driver: 'virtio-rng-pci', id: 'rng', props: { bus: 'rp-rebind', iommu_platform: true, 'disable-legacy': 'on' }, dma: true },
     ],
   },
   async run(guest) {

@@ -5,7 +5,7 @@ import type { Scenario } from '../harness/scenario/scenario.ts';
 export const removeRescan: Scenario = {
   name: 'remove-rescan',
   proves: 'edu removed through sysfs releases its group; rescan brings it back into a fresh group that vfio-pci can use',
-  iommus: ['intel', 'virtio', 'smmuv3'],
+  iommus: ['intel', 'virtio', 'smmuv3', 'amd'],
   topology: { devices: [rootPort('rp-rescan', 3), eduDevice('edu-rescan', 'rp-rescan')] },
   async run(guest) {
     await guest.mark('bind');

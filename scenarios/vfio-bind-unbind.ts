@@ -8,8 +8,8 @@ import type { Scenario } from '../harness/scenario/scenario.ts';
 export const vfioBindUnbind: Scenario = {
   name: 'vfio-bind-unbind',
   proves: "edu bound to vfio-pci, opened via the container and (where the kernel has VFIO's cdev) the iommufd path with DMA mapped, unbound and removed: its group is released",
-  iommus: ['intel', 'virtio', 'smmuv3'],
-  topology: { devices: [rootPort('rp-vfio', 1), eduDevice('edu-vfio', 'rp-vfio')] },
+  iommus: ['intel', 'virtio', 'smmuv3', 'amd'],
+  topology: { devices: [rootPort('rp-vfio', 1), eduDevice('edu-vfio', 'rp-vfio', { dma: true })] },
   async run(guest) {
     await guest.mark('bind');
     const bdf = await guest.present('edu-vfio');

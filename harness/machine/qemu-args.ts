@@ -153,15 +153,17 @@ const rootBusSlotBase = 0x10;
 
 /**
  * The topology with every endpoint that is cold-plugged behind a root port
- * moved onto pcie.0 (slot 0x10 + the port's chassis, functions kept), for a
- * machine whose vIOMMU cannot translate for cold-plugged devices off bus 0
- * (QEMU 7.2's amd-iommu: see its row). Root ports stay, for hot-add.
+ * and used for DMA moved onto pcie.0 (slot 0x10 + the port's chassis,
+ * functions kept), for a machine whose vIOMMU cannot translate for
+ * cold-plugged devices off bus 0 (QEMU 7.2's amd-iommu: see its row). Root
+ * ports stay, for hot-add; an endpoint without DMA stays behind its port, so
+ * its hot-removal (which pcie.0 cannot do) is still tested there.
  */
 export function endpointsOnRootBus(devices: readonly BootDevice[]): BootDevice[] {
   const ports = new Map(devices.filter((device) => device.driver === 'pcie-root-port').map((port) => [port.id, Number(port.props?.chassis ?? 0)]));
   return devices.map((device) => {
     const port = typeof device.props?.bus === 'string' ? ports.get(device.props.bus) : undefined;
-    if (port === undefined) return device;
+    if (port === undefined || !device.dma) return device;
     const fn = /^(?:0x)?0*\.(\d)$/.exec(String(device.props?.addr ?? '0.0'))?.[1] ?? '0';
     return { ...device, props: { ...device.props, bus: 'pcie.0', addr: `${(rootBusSlotBase + port).toString(16)}.${fn}` } };
   });

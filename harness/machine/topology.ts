@@ -13,6 +13,11 @@ export interface BootDevice {
   driver: string;
   id: string;
   props?: Record<string, string | number | boolean>;
+  /**
+   * The scenario runs DMA through this cold-plugged device: a machine whose vIOMMU cannot
+   * translate for it where the topology puts it may move it (machines.ts `endpointsOnRootBus`).
+   */
+  dma?: boolean;
 }
 
 export interface Topology {
@@ -28,8 +33,8 @@ export function rootPort(id: string, chassis: number): BootDevice {
   return { driver: 'pcie-root-port', id, props: { chassis, slot: chassis, bus: 'pcie.0' } };
 }
 
-export function eduDevice(id: string, bus: string): BootDevice {
-  return { driver: 'edu', id, props: { bus } };
+export function eduDevice(id: string, bus: string, options: { dma?: boolean } = {}): BootDevice {
+  return { driver: 'edu', id, props: { bus }, ...(options.dma ? { dma: true } : {}) };
 }
 
 /** Merges the topologies of scenarios that share one boot; device ids must be unique. */

@@ -173,13 +173,15 @@ const qemuInstalled = spawnSync(qemuBinary, ['--version']).status === 0;
   t.notRegex(result.all ?? '', /Invalid parameter|deprecated/);
 });
 
-test('amd: endpoints cold-plugged behind root ports go on pcie.0 (slot 0x10 + chassis, functions kept), the ports stay for hot-add', (t) => {
+test('amd: endpoints cold-plugged behind root ports for DMA go on pcie.0 (slot 0x10 + chassis, functions kept); the ports stay for hot-add, an endpoint without DMA stays to be hot-removed', (t) => {
   const moved = endpointsOnRootBus([
     { driver: 'pcie-root-port', id: 'rp-mf', props: { chassis: 6, slot: 6, bus: 'pcie.0' } },
-    { driver: 'edu', id: 'edu-f0', props: { bus: 'rp-mf', addr: '0.0', multifunction: true } },
-    { driver: 'edu', id: 'edu-f1', props: { bus: 'rp-mf', addr: '0.1', multifunction: true } },
+    { driver: 'edu', id: 'edu-f0', props: { bus: 'rp-mf', addr: '0.0', multifunction: true }, dma: true },
+    { driver: 'edu', id: 'edu-f1', props: { bus: 'rp-mf', addr: '0.1', multifunction: true }, dma: true },
     { driver: 'pcie-root-port', id: 'rp-vfio', props: { chassis: 1, slot: 1, bus: 'pcie.0' } },
-    { driver: 'edu', id: 'edu-vfio', props: { bus: 'rp-vfio' } },
+    { driver: 'edu', id: 'edu-vfio', props: { bus: 'rp-vfio' }, dma: true },
+    { driver: 'pcie-root-port', id: 'rp-busy', props: { chassis: 7, slot: 7, bus: 'pcie.0' } },
+    { driver: 'edu', id: 'edu-busy', props: { bus: 'rp-busy' } },
     { driver: 'pcie-pci-bridge', id: 'br', props: { bus: 'pcie.0' } },
     { driver: 'edu', id: 'edu-br', props: { bus: 'br', addr: '1.0' } },
   ]);
@@ -191,11 +193,13 @@ test('amd: endpoints cold-plugged behind root ports go on pcie.0 (slot 0x10 + ch
       ['edu-f1', 'pcie.0', '16.1'],
       ['rp-vfio', 'pcie.0', undefined],
       ['edu-vfio', 'pcie.0', '11.0'],
+      ['rp-busy', 'pcie.0', undefined],
+      ['edu-busy', 'rp-busy', undefined],
       ['br', 'pcie.0', undefined],
       ['edu-br', 'br', '1.0'],
     ],
   );
-  const args = qemuArgs({ ...spec, iommu: 'amd', topology: { devices: [rootPort('rp-vfio', 1), eduDevice('edu-vfio', 'rp-vfio')] } });
+  const args = qemuArgs({ ...spec, iommu: 'amd', topology: { devices: [rootPort('rp-vfio', 1), eduDevice('edu-vfio', 'rp-vfio', { dma: true })] } });
   t.true(args.includes('amd-iommu,intremap=on'));
   t.true(args.includes('q35,kernel-irqchip=split'));
   t.true(args.includes('edu,bus=pcie.0,addr=11.0,id=edu-vfio'), args.join(' '));
