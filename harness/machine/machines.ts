@@ -99,7 +99,16 @@ export const machines = {
     // The SMMU is a property of virt, not a -device. gic-version=3: VFIO needs
     // isolated MSIs, which only the GICv3 ITS gives (virt picks GICv2 at 8 vCPUs or fewer).
     machineOption: 'virt,iommu=smmuv3,gic-version=3',
-    cmdline: [],
+    // ACS on QEMU's root ports (1b36:000c: source validation, request and
+    // completion redirect, upstream forwarding), as Linux enables it itself
+    // when it knows of an IOMMU. On a device-tree machine 6.12 learns of the
+    // SMMU only after the root ports were enumerated (of_iommu_configure()
+    // requests ACS; 7.2 enables it later, in pci_dma_configure()), so each
+    // root port shared its endpoint's group: VFIO then took the port's DMA
+    // domain too, and the port's MSIs to the ITS faulted in the SMMU (seen:
+    // `event 0x10` from 00:02.0 at 0xfffff040, then `pciehp: Timeout on
+    // hotplug command`). 6.1 has no config_acs and ignores the word.
+    cmdline: ['pci=config_acs=111x1@pci:1b36:000c'],
     nativeHotplugOnly: true,
     // io-pgtable-arm.c: the SMMUv3's page tables (the SMMUv1/v2 driver, which QEMU does not emulate, shares them).
     driverPaths: ['drivers/iommu/arm/arm-smmu-v3/', 'drivers/iommu/io-pgtable-arm.c'],
