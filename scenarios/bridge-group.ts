@@ -11,7 +11,7 @@ export const bridgeGroup: Scenario = {
   // QEMU 7.2's virtio-iommu (its ACPI VIOT) does not cover conventional PCI
   // behind a pcie-pci-bridge: vfio-pci's probe fails with EINVAL for lack of a group.
   iommus: ['intel'],
-  notOn: { virtio: "QEMU 7.2's virtio-iommu (ACPI VIOT) does not cover conventional PCI behind a pcie-pci-bridge", smmuv3: 'a pcie-pci-bridge behind the SMMUv3 on virt is not tried yet', amd: "QEMU 7.2's amd-iommu cannot translate for a device cold-plugged off bus 0: behind the bridge, virtio-rng's first DMA never completes (hwrng stays blocked in the kernel, measured)" },
+  notOn: { virtio: "QEMU 7.2's virtio-iommu (ACPI VIOT) does not cover conventional PCI behind a pcie-pci-bridge", smmuv3: "the devices behind a pcie-pci-bridge share its alias stream ID and arm-smmu-v3 takes one device per stream: the second edu's vfio-pci probe fails with EINVAL (seen on 6.12: 'stream 512 already in tree from dev 0000:02:01.0')", amd: "QEMU 7.2's amd-iommu cannot translate for a device cold-plugged off bus 0: behind the bridge, virtio-rng's first DMA never completes (hwrng stays blocked in the kernel, measured)" },
   topology: {
     devices: [
       rootPort('rp-bridge', 5),

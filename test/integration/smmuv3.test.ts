@@ -21,7 +21,7 @@ if (missing.length > 0) console.warn(`smmuv3 tests skipped: missing ${missing.ma
 const full = process.env.IOMMU_HARNESS_FULL && missing.length === 0 ? test.serial : test.serial.skip;
 
 const named = (name: string) => scenarioByName(name) as Scenario;
-const sharedBoot = ['vfio-bind-unbind', 'remove-rescan', 'multifunction', 'rebind-original-driver'].map(named);
+const sharedBoot = ['vfio-bind-unbind', 'remove-rescan', 'multifunction', 'rebind-original-driver', 'identity-behind-bridge'].map(named);
 
 async function runSmmuv3(t: import('ava').ExecutionContext, patches: string[], selected: readonly Scenario[]) {
   const result = await runHarness({ patches: patches.map(patch), kconfigs: [], iommus: ['smmuv3'], scenarios: selected, progress });
@@ -48,6 +48,8 @@ withArm64('smmuv3: the shared-boot scenarios pass on arm64 virt behind the SMMUv
   t.deepEqual(groups('remove-rescan'), [{ devices: 1, released: true }, { devices: 1, released: false }]);
   t.deepEqual(groups('multifunction'), [{ devices: 2, released: true }, { devices: 2, released: false }]);
   t.deepEqual(groups('rebind-original-driver'), [{ devices: 1, released: true }]);
+  // The bridge and the virtio-rng behind it: one group (the device's DMA carries the bridge's alias), gone with both.
+  t.deepEqual(groups('identity-behind-bridge'), [{ devices: 2, released: true }]);
   // The SMMUv3 probed, and the root ports got ACS, so each endpoint has a group of its own.
   const boot = only(result, 'smmuv3', 'boot');
   t.deepEqual(boot.reports, []);

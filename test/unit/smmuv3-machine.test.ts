@@ -101,7 +101,7 @@ test("on smmuv3 every hotplug is native: unplug-while-open gets its own boot the
   t.deepEqual(
     plans.map((plan) => [plan.id, plan.scenarios.map((scenario) => scenario.name)]),
     [
-      ['smmuv3', ['vfio-bind-unbind', 'remove-rescan', 'multifunction', 'rebind-original-driver']],
+      ['smmuv3', ['vfio-bind-unbind', 'remove-rescan', 'multifunction', 'rebind-original-driver', 'identity-behind-bridge']],
       ['smmuv3-2', ['unplug-while-open']],
       ['smmuv3-3', ['pci-hotplug-native']],
       ['smmuv3-4', ['pci-hotplug-native-add']],
