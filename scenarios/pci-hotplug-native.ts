@@ -37,7 +37,8 @@ export const pciHotplugNative: Scenario = {
   async run(guest) {
     await guest.mark('bind');
     const bdf = await guest.bdfOf('edu-native');
-    // virtio-iommu gives a device its group only when a driver binds to it.
+    // Before 7.2, virtio-iommu gives a device its group only when a driver binds to it
+    // (7.2's iommu_init_device() runs dma_configure at device add, so the group is there already).
     await guest.bind(bdf, 'vfio-pci');
     await guest.mark('del');
     // pciehp waits out the 5 s attention-button delay before it removes the device.
@@ -51,7 +52,7 @@ export const pciHotplugNative: Scenario = {
  * claims happens inside configure, before it: vfio-pci is told the edu id
  * (new_id) beforehand, so the hot-added device is probed into its iommu group
  * and bound by vfio-pci in pci_bus_add_devices(), as a driver claims real
- * hot-added hardware (virtio-iommu gives a device its group only then). The
+ * hot-added hardware (before 7.2 virtio-iommu gives a device its group only then). The
  * scenario then only reads sysfs and leaves the device in place: its native
  * removal is checked, with lockdep on, by pci-hotplug-native.
  */
