@@ -130,3 +130,17 @@ test("7.2 on virtio-iommu: a device joins its group at add (boot), not at vfio-p
   const released = parsed.groupEvents.filter((event) => event.type === 'released').map((event) => event.step);
   t.deepEqual(released, ['vfio-bind-unbind/remove', 'pci-hotplug/del', 'remove-rescan/remove', 'multifunction/remove-f0', 'unplug-while-open/unplug', 'rebind-original-driver/remove']);
 });
+
+test("a real 7.2 iommufd object timeout: the leaked-reference report, the hang that led to it and the WARN after it, all in the step that closed the device", (t) => {
+  const reports = parseKernelLog(read('iommufd-object-wait-timeout.log.gz').log).reports;
+  t.deepEqual(
+    reports.map((report) => [report.kind, report.title, report.step]),
+    [
+      ['hang', 'INFO: task hung in iommufd_object_remove', 'iommufd-wait/iommufd'],
+      ['bug', 'iommufd: leaked object reference: timed out waiting for an iommufd object to become free', 'iommufd-wait/iommufd'],
+      ['warning', 'WARNING in iommufd_object_destroy_user', 'iommufd-wait/iommufd'],
+    ],
+  );
+  t.is(reports[2]?.location, 'drivers/iommu/iommufd/iommufd_private.h:231');
+  t.is(reports[0]?.repeats, 4, 'the blocked task re-reported every 10 s is one hang');
+});
