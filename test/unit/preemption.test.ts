@@ -92,12 +92,15 @@ const real72 = existsSync(path.join(tree72, 'kernel/Kconfig.preempt')) ? test : 
 real72(`7.2's own Kconfig.preempt offers no PREEMPT_NONE on x86${existsSync(tree72) ? '' : ` (skipped: no ${tree72})`}`, (t) => {
   t.deepEqual([...preemptionRequest(readFileSync(path.join(tree72, 'kernel/Kconfig.preempt'), 'utf8'), new Map())], []);
 });
-const has612 = existsSync('/usr/src/linux-source-6.12.tar.xz') ? test : test.skip;
-has612(`6.12's own Kconfig.preempt defaults to PREEMPT_NONE${existsSync('/usr/src/linux-source-6.12.tar.xz') ? '' : ' (skipped: no linux-source-6.12)'}`, (t) => {
-  const text = execFileSync('tar', ['-xJOf', '/usr/src/linux-source-6.12.tar.xz', 'linux-source-6.12/kernel/Kconfig.preempt'], { encoding: 'utf8' });
-  t.deepEqual([...preemptionRequest(text, new Map())], []);
-  t.regex(text, /^\s*default PREEMPT_NONE$/m);
-});
+for (const release of ['6.12', '6.1']) {
+  const tarball = `/usr/src/linux-source-${release}.tar.xz`;
+  const installed = existsSync(tarball) ? test : test.skip;
+  installed(`${release}'s own Kconfig.preempt defaults to PREEMPT_NONE: nothing asked, the cache key unchanged${existsSync(tarball) ? '' : ` (skipped: no linux-source-${release})`}`, (t) => {
+    const text = execFileSync('tar', ['-xJOf', tarball, `linux-source-${release}/kernel/Kconfig.preempt`], { encoding: 'utf8' });
+    t.deepEqual([...preemptionRequest(text, new Map())], []);
+    t.regex(text, /^\s*default PREEMPT_NONE$/m);
+  });
+}
 
 test('the table states the model and the JSON carries it', (t) => {
   const preemption = preemptionOf(config72)!;
