@@ -16,7 +16,10 @@ import type { LogLine } from './lines.ts';
 import type { KernelReport } from './types.ts';
 
 interface FaultRow {
-  /** Matched against the line, or with `span`, the line and the next `span` lines joined by newlines. */
+  /**
+   * Matched against the line, or with `span`, the line, the next `span` lines and the one after
+   * them (to see what follows the message), joined by newlines.
+   */
   re: RegExp;
   /** How many following lines belong to the message (a fault printed as several lines). */
   span?: number;
@@ -80,7 +83,7 @@ const faultRows: FaultRow[] = [
     //   arm-smmu-v3 9050000.smmuv3: 	0x0000000000000000
     // A 7.x kernel prints its decoded line next, which the row above reads: not read twice.
     re: /^arm-smmu-v3 (\S+): event (0x[0-9a-f]{2}) received:\narm-smmu-v3 \1:\s*0x([0-9a-f]{8})[0-9a-f]{8}\narm-smmu-v3 \1:\s*0x[0-9a-f]{16}\narm-smmu-v3 \1:\s*0x([0-9a-f]{16})\narm-smmu-v3 \1:\s*0x[0-9a-f]{16}(?!\narm-smmu-v3 \S+: event: )/,
-    span: 5,
+    span: 4,
     title: (m) => `arm-smmu-v3: ${smmuEventNames[Number.parseInt(m[2] ?? '0', 16)] ?? `event ${m[2]}`}`,
     device: (m) => smmuSidAsPci(m[3]),
     address: (m) => shortHex(m[4]),
@@ -115,7 +118,7 @@ export function findFaults(lines: LogLine[]): KernelReport[] {
   const reports: KernelReport[] = [];
   for (const [i, line] of lines.entries()) {
     for (const row of faultRows) {
-      const text = row.span ? lines.slice(i, i + 1 + row.span).map((each) => each.text).join('\n') : line.text;
+      const text = row.span ? lines.slice(i, i + 2 + row.span).map((each) => each.text).join('\n') : line.text;
       const m = row.re.exec(text);
       if (!m) continue;
       const report: KernelReport = {

@@ -123,6 +123,8 @@ test('an SMMUv3 fault is one iommu-fault report naming the device: 6.12 prints t
   ];
   const old = parseKernelLog(`${raw.join('\n')}\n`).reports.filter((report) => report.kind === 'iommu-fault');
   t.deepEqual(old.map(({ title, device, address }) => ({ title, device, address })), [{ title: 'arm-smmu-v3: F_TRANSLATION', device: '00:01.0', address: '0x100000' }]);
+  // The report is the record's five lines, not the line after it.
+  t.is(old[0]?.lines.length, 5);
   const decoded = [
     ...raw,
     '[   12.000005] arm-smmu-v3 9050000.smmuv3: event: F_TRANSLATION client: 0000:00:01.0 sid: 0x8 ssid: 0x0 iova: 0x100000 ipa: 0x0',
