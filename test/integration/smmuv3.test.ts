@@ -77,9 +77,32 @@ full('smmuv3: a container mapping 2 MiB off the IOVA asked for is an SMMUv3 tran
   const fault = run.reports.find((report) => report.kind === 'iommu-fault');
   t.truthy(fault, summary(result));
   t.is(fault!.title, 'arm-smmu-v3: F_TRANSLATION');
-  t.regex(fault!.device ?? '', /^[0-9a-f]{2}:00\.0$/);
+  t.is(fault!.device, '01:00.0');
   t.is(fault!.address, '0x100000');
   t.is(fault!.step, 'vfio-bind-unbind/container');
+});
+
+full("smmuv3: a group reference the SMMUv3 driver's device_group op never puts (driver-only code) is a leak there, and the clean kernel passes above", async (t) => {
+  t.timeout(60 * 60_000);
+  const selected = ['vfio-bind-unbind', 'remove-rescan'].map(named);
+  const result = await runSmmuv3(t, ['fault-smmuv3-device-group-ref.patch'], selected);
+  t.is(result.verdict, 'fail');
+  assertOneGroupLeak(t, only(result, 'smmuv3', 'vfio-bind-unbind'), 'vfio-bind-unbind/remove');
+  assertOneGroupLeak(t, only(result, 'smmuv3', 'remove-rescan'), 'remove-rescan/remove');
+  for (const run of result.runs) t.deepEqual(run.reports, [], run.scenario);
+});
+
+full('smmuv3 on Debian\'s 7.2: the shared-boot scenarios pass, and a wrong IOVA is the same fault, read from 7.2\'s decoded event line', async (t) => {
+  t.timeout(60 * 60_000);
+  const clean = await runHarness({ src: 'debian:7.2', patches: [], kconfigs: [], iommus: ['smmuv3'], scenarios: sharedBoot, progress });
+  t.log(summary(clean));
+  t.is(clean.verdict, 'pass', summary(clean));
+  const vfio = named('vfio-bind-unbind');
+  const faulty = await runHarness({ src: 'debian:7.2', patches: [patch('fault-wrong-iova-map.patch')], kconfigs: [], iommus: ['smmuv3'], scenarios: [vfio], progress });
+  t.log(summary(faulty));
+  const fault = only(faulty, 'smmuv3', vfio.name).reports.find((report) => report.kind === 'iommu-fault');
+  t.deepEqual(fault && { title: fault.title, device: fault.device, address: fault.address, step: fault.step }, { title: 'arm-smmu-v3: F_TRANSLATION', device: '01:00.0', address: '0x100000', step: 'vfio-bind-unbind/container' });
+  t.regex(fault?.text ?? '', /event: F_TRANSLATION client: 0000:01:00\.0 sid: 0x100/);
 });
 
 full('smmuv3: every scenario that applies runs, the native hotplug ones each in a boot of its own', async (t) => {
