@@ -52,7 +52,7 @@ program.hook('preAction', (_program, action) => {
 program
   .command('run')
   .description('build, boot and run scenarios; print a verdict table')
-  .option('--src <dir>', 'kernel git tree, or debian:6.12 / debian:6.1 for Debian\'s packaged source (default: debian:6.12, unpacked into the cache)')
+  .option('--src <dir>', 'kernel git tree, or debian:6.12 / debian:6.1 (Debian 12) or debian:7.2 / debian:unstable (Debian unstable, downloaded) for Debian\'s packaged source (default: debian:6.12, unpacked into the cache)')
   .option('--ref <rev>', 'commit of --src to test', 'HEAD')
   .option('--patch <file>', 'patch to apply (mbox or diff; repeatable, in order)', collect, [])
   .option('--kconfig <file>', 'extra kconfig fragment (repeatable)', collect, [])
