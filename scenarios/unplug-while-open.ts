@@ -11,7 +11,7 @@ export const unplugWhileOpen: Scenario = {
   name: 'unplug-while-open',
   proves: 'device_del while a VFIO fd is open completes once the fd is closed, and the group is released with no leak or hang',
   iommus: ['intel', 'virtio', 'smmuv3', 'amd'],
-  freshBootOn: { smmuv3: "virt's hotplug is native only: on 6.12 and 7.2 its first native hot-remove (and the VFIO open before it, which resets the device through its slot) prints pciehp's upstream lockdep report, which turns lock checking off for the rest of the boot" },
+  freshBootOn: { smmuv3: "virt's hotplug is native only: on 6.12 and 7.2 its first native hot-remove (VFIO resets the device through its pciehp slot when the fd closes, an upstream lock order the removal then closes) prints pciehp's upstream lockdep report, which turns lock checking off for the rest of the boot" },
   topology: { devices: [rootPort('rp-busy', 7), eduDevice('edu-busy', 'rp-busy')] },
   async run(guest) {
     await guest.mark('open');
