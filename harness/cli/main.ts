@@ -29,6 +29,7 @@ import type { HarnessResult } from '../report/result.ts';
 import { selectMachines } from '../machine/select.ts';
 import { machines } from '../machine/machines.ts';
 import { filesTouched } from '../source/patch.ts';
+import { kernelTreeAt } from '../source/tree-here.ts';
 import { addNightlyCommands } from '../nightly/commands.ts';
 import { addBisectCommands } from '../bisect/commands.ts';
 
@@ -52,7 +53,7 @@ program.hook('preAction', (_program, action) => {
 program
   .command('run')
   .description('build, boot and run scenarios; print a verdict table')
-  .option('--src <dir>', 'kernel git tree, or debian:6.12 / debian:6.1 (Debian 12) or debian:7.2 / debian:unstable (Debian unstable, downloaded) for Debian\'s packaged source (default: debian:6.12, unpacked into the cache)')
+  .option('--src <dir>', 'kernel git tree, or debian:6.12 / debian:6.1 (Debian 12) or debian:7.2 / debian:unstable (Debian unstable, downloaded) for Debian\'s packaged source (default: the kernel git tree you are in, else debian:6.12, unpacked into the cache)')
   .option('--ref <rev>', 'commit of --src to test', 'HEAD')
   .option('--patch <file>', 'patch to apply (mbox or diff; repeatable, in order)', collect, [])
   .option('--kconfig <file>', 'extra kconfig fragment (repeatable)', collect, [])
@@ -76,6 +77,14 @@ program
     const progress = createProgress(process.stderr, options.quiet);
     const invalidOrigin = checkOrigin(options.kcidbOrigin);
     if (invalidOrigin) throw new HarnessError('usage', `--kcidb-origin: ${invalidOrigin}`);
+    if (!options.src) {
+      // Standing in a kernel tree means "test this tree", as `check` reads it.
+      const here = await kernelTreeAt(process.cwd());
+      if (here) {
+        options.src = here;
+        progress.step(`testing the kernel tree you are in: ${here} (--src debian:6.12 for Debian's source)`);
+      }
+    }
     for (const option of ['report', 'kcidb', 'junit', 'tap'] as const) if (options[option]) await checkOutputFile(options[option], `--${option}`);
     if (!options.iommu) {
       const selection = selectMachines(await patchedFiles(options.patch));
