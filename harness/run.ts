@@ -115,6 +115,8 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const chooseFor = async (arch: Arch) => foreignArchAccel(arch) ?? (await chooseAccel(request.accel ?? 'auto', process.env, kvmSubject));
   const accel = await chooseFor(hostKernel ? (hostArch() as Arch) : (archs[0] as Arch));
   progress.step(`accelerator: ${accel.accel} (${accel.reason})`);
+  // The machines of another architecture than the host's, when the line above was about the host's.
+  for (const arch of archs.filter((each) => hostKernel && each !== hostArch())) progress.step(`accelerator for ${arch}: tcg (${foreignArchAccel(arch)?.reason})`);
   const runDir = await ensureDir(request.runDir ?? newRunDir(layout));
   progress.step(`logs: ${runDir}`);
 

@@ -150,7 +150,7 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
   };
   const cached = await cachedKernel(layout, key, arch);
   if (cached) {
-    progress.step(`kernel ${cached.release} from cache (${key})`);
+    progress.step(`kernel ${cached.release}${arch === 'x86_64' ? '' : ` (${arch})`} from cache (${key})`);
     return { artifacts: cached, source: await withPreemption(cached), absentOptions: absent, buildSeconds: 0 };
   }
   const worktree = worktreeFor(layout, repo);
@@ -166,7 +166,7 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress, arch, cancelSignal: lockLost });
     // Read while the build directory still holds this build's objects: the next patch rebuilds over it.
     await recordBuiltChanges(outcome.artifacts.dir, buildDir, tree.worktree, baseCommit);
-    progress.step(`built ${outcome.artifacts.release} in ${outcome.seconds.toFixed(0)} s`);
+    progress.step(`built ${outcome.artifacts.release}${arch === 'x86_64' ? '' : ` (${arch})`} in ${outcome.seconds.toFixed(0)} s`);
     return { artifacts: outcome.artifacts, source: await withPreemption(outcome.artifacts), absentOptions: absent, buildSeconds: outcome.seconds };
   });
 }
