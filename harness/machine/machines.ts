@@ -113,7 +113,7 @@ export const machines = {
     // io-pgtable-arm.c: the SMMUv3's page tables (the SMMUv1/v2 driver, which QEMU does not emulate, shares them).
     driverPaths: ['drivers/iommu/arm/arm-smmu-v3/', 'drivers/iommu/io-pgtable-arm.c'],
     cannot: [
-      'ACPI hotplug: virt has none, so every hot-add and hot-remove is native (pciehp, with its 5 s attention delay and 6.12\'s upstream lockdep report); pci-hotplug (the ACPI path) does not run here',
+      'ACPI hotplug: virt has none, so every hot-add and hot-remove is native (pciehp, with its 5 s attention delay and the upstream pciehp lockdep reports of 6.12 and 7.2); pci-hotplug (the ACPI path) does not run here',
       'KVM on an x86 host: the arm64 guest always runs under TCG',
       "a vIOMMU ledger: QEMU 7.2's smmuv3 trace has the guest's CFGI_STE commands per stream ID (smmuv3_cmdq_cfgi_ste, smmuv3_config_cache_inv) and its TLB invalidations per ASID, but not what the guest wrote into a departed device's STE: QEMU reads an STE only when a translation looks it up (smmuv3_get_ste), so an STE left valid after a release cannot be told from a cleared one, and none is read into a ledger",
       "two devices behind one pcie-pci-bridge (bridge-group): they share the bridge's alias stream ID and arm-smmu-v3 takes one device per stream, so the second one's probe fails with EINVAL; one device behind a bridge (identity-behind-bridge) works",
