@@ -7,7 +7,8 @@ import { kcidbOf, kcidbStatus, renderKcidb } from '../../harness/report/kcidb.ts
 import { leakRuns, lockdepRuns, passRuns, resultOf, warningRuns } from './report-fixtures.ts';
 
 // Read at test time, never copied into the project (draft 7, $defs).
-const schema = JSON.parse(readFileSync('/work/shared/schemas/kcidb.v5.3.schema.json', 'utf8')) as object;
+// ../shared beside the checkout (CI mounts it at /shared beside /project), read at test time, never copied in.
+const schema = JSON.parse(readFileSync(new URL('../../../shared/schemas/kcidb.v5.3.schema.json', import.meta.url), 'utf8')) as object;
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
 const validate = addFormats(new Ajv({ allErrors: true, strict: false })).compile(schema);
 
