@@ -1,7 +1,7 @@
 // The command line. Each command turns its options into a library call and
 // the result into output and an exit code; failures end in one line with the
 // cause, the log that shows it, and the exit code of their kind.
-import { readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { ExitCode, HarnessError } from '../errors.ts';
 import { createProgress } from '../log.ts';
@@ -124,12 +124,21 @@ program
     process.exitCode = exitCodeOf(result);
   });
 
-/** --report, --kcidb, --junit, --tap: each a row of harness/report/formats.ts. */
+/**
+ * --report, --kcidb, --junit, --tap: each a row of harness/report/formats.ts.
+ * The report gets the kernel's whole .config beside it (REPORT.config), to
+ * attach to the reply as the 0-day robot does.
+ */
 async function writeFormats(result: HarnessResult, options: Record<string, string | undefined>): Promise<void> {
   for (const name of ['report', 'kcidb', 'junit', 'tap'] as const) {
     const file = options[name];
     if (!file) continue;
-    const context: RenderContext = { ...(options.kcidbOrigin ? { origin: options.kcidbOrigin } : {}), ...(result.kernel.config ? { configFile: result.kernel.config } : {}) };
+    let configFile = result.kernel.config;
+    if (name === 'report' && result.kernel.config) {
+      configFile = `${file}.config`;
+      await copyFile(result.kernel.config, configFile);
+    }
+    const context: RenderContext = { ...(options.kcidbOrigin ? { origin: options.kcidbOrigin } : {}), ...(configFile ? { configFile } : {}) };
     await writeFile(file, reportFormat(name)!.render(result, context));
   }
 }

@@ -13,7 +13,7 @@ export const mailWidth = 80;
 
 export function renderMailReport(result: HarnessResult, context: RenderContext = {}): string {
   const findings = result.runs.flatMap((run) => findingsOf(run).map((finding) => ({ run, finding })));
-  const out: string[] = [...headline(result, findings.length), '', ...tested(result)];
+  const out: string[] = [...headline(result, findings.length), '', ...tested(result, context)];
   if (findings.length) {
     findings.forEach(({ run, finding }, index) => out.push('', rule(), ...findingBlock(result, run, finding, index + 1, findings.length)));
     out.push('', rule());
@@ -40,7 +40,7 @@ function field(key: string, value: string): string {
   return `${(key ? `${key}:` : '').padEnd(12)}${value}`;
 }
 
-function tested(result: HarnessResult): string[] {
+function tested(result: HarnessResult, context: RenderContext): string[] {
   const { kernel, provenance } = result;
   const lines: string[] = [];
   const tree = kernel.source.startsWith('debian:') ? `${kernel.source}${kernel.packageVersion ? ` ${kernel.packageVersion}` : ''} (Debian's source)` : kernel.source;
@@ -61,6 +61,8 @@ function tested(result: HarnessResult): string[] {
   if (provenance) {
     const fragments = provenance.fragments.map((fragment) => fragment.name.replace(/^kconfigs\//, '')).join(', ');
     lines.push(field('config', `profile ${provenance.profile ?? 'lockdep'}; fragments ${fragments} (sha256 ${provenance.fragmentsHash.slice(0, 16)})`));
+    // The whole .config, saved beside the report by the CLI: what the 0-day robot attaches.
+    if (context.configFile) lines.push(field('', `full .config: ${context.configFile.split('/').pop()}`));
     lines.push(field('compiler', provenance.compiler ?? 'unknown'));
     lines.push(field('qemu', provenance.qemu ?? 'unknown'));
   }
