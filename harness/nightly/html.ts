@@ -18,8 +18,11 @@ const statusLabel: Record<NightCell['status'], string> = {
   fixed: 'fixed',
   pass: 'pass',
   inconclusive: 'inconclusive',
+  'still-inconclusive': 'still inconclusive',
   error: 'error',
+  'still-error': 'still error',
   'not-run': 'not run',
+  'still-not-run': 'still not run',
 };
 
 const css = `
@@ -32,6 +35,7 @@ td.v{text-align:center;min-width:7em;font-weight:600}
 td.v a{color:inherit}
 .new{background:#c62828;color:#fff}.still{background:#ef9a9a;color:#3b0000}.fixed{background:#90caf9;color:#0d2a4a}
 .pass{background:#a5d6a7;color:#0b3d0b}.inconclusive{background:#fff59d;color:#3d3500}.error{background:#ffe082;color:#4a3500}.not-run{background:#e0e0e0;color:#444}
+.still-inconclusive{background:#fffde7;color:#5c5200}.still-error{background:#fff8e1;color:#6b5000}.still-not-run{background:#f5f5f5;color:#666}
 .verdict-pass{color:#1b5e20}.verdict-fail{color:#b71c1c}.verdict-error{color:#8a6d00}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:6px;overflow-x:auto;white-space:pre-wrap;max-height:24em}
 .finding{margin-bottom:1.2em}.sig{color:#555;font-family:monospace;font-size:.9em}
@@ -44,6 +48,12 @@ export function renderHtml(night: Night): string {
   const newFindings = night.diff.new.map((signature) => findingsBySignature.get(signature)).filter((f): f is Finding => Boolean(f));
   const stillFindings = night.diff.still.map((signature) => findingsBySignature.get(signature)).filter((f): f is Finding => Boolean(f));
   const errorRuns = night.runs.filter((run) => run.error);
+  const newErrors = new Set(night.diff.newErrors);
+  const stillErrors = new Set(night.diff.stillErrors);
+  const newBuildErrors = new Set(night.diff.newBuildErrors);
+  // A run's error is new or as in the baseline by its cell's; a cell that failed in another cycle is neither.
+  const errorNews = (run: NightRun) => (newErrors.has(run.cell) ? ' <strong>NEW</strong>' : stillErrors.has(run.cell) ? ' <strong>as in the baseline</strong>' : '');
+  const inconclusiveCells = night.cells.filter((cell) => cell.verdict === 'inconclusive');
   const title = `iommu-harness nightly ${night.name}${night.title ? ` — ${night.title}` : ''}`;
   const s = night.summary;
 
@@ -55,7 +65,7 @@ export function renderHtml(night: Night): string {
     `<h1>${htmlEscape(title)}</h1>`,
     `<p class="meta">verdict <strong class="verdict-${night.verdict}" id="verdict">${night.verdict.toUpperCase()}</strong> · exit code ${night.exitCode} · ${htmlEscape(night.startedAt)} to ${htmlEscape(night.finishedAt)}${night.shard ? ` · shard ${night.shard.index}/${night.shard.count}` : ''}${night.mergedFrom ? ` · merged from ${night.mergedFrom.length} shard(s)` : ''}</p>`,
     `<p class="meta">baseline: ${night.baseline ? `night ${htmlEscape(night.baseline.name)}` : 'none (every failure counts as new)'}</p>`,
-    `<p class="counts">${[`${s.cells} cells`, `${s.pass} pass`, `${s.inconclusive} inconclusive`, `${s.fail} fail`, `${s.error} error`, `${s.notRun} not run`, `<strong>${s.new} new</strong>`, `${s.still} still failing`, `${s.fixed} fixed`, `${s.known} known`].join(' · ')}</p>`,
+    `<p class="counts">${[`${s.cells} cells`, `${s.pass} pass`, `${s.inconclusive} inconclusive`, `${s.fail} fail`, `${s.error} error`, `${s.notRun} not run`, `<strong>${s.new} new</strong>`, `${s.still} still failing`, `${s.fixed} fixed`, `${s.known} known`, `<strong>${night.diff.newInconclusive.length} newly inconclusive</strong>`, `${night.diff.stillInconclusive.length} still inconclusive`, `<strong>${night.diff.newErrors.length} new errors</strong>`, `${night.diff.stillErrors.length} still erroring`].join(' · ')}</p>`,
     '<h2 id="new">New failures</h2>',
     newFindings.length ? newFindings.map((finding) => renderFinding(finding, runsById)).join('\n') : '<p class="none">No new failures.</p>',
     '<h2 id="matrix">Matrix</h2>',
@@ -64,14 +74,18 @@ export function renderHtml(night: Night): string {
     stillFindings.length ? stillFindings.map((finding) => renderFinding(finding, runsById)).join('\n') : '<p class="none">Nothing still failing.</p>',
     '<h2 id="fixed">Fixed since the baseline</h2>',
     night.diff.fixed.length ? `<ul>${night.diff.fixed.map((finding) => `<li>${htmlEscape(finding.cell)}: ${htmlEscape(finding.title)}</li>`).join('')}</ul>` : '<p class="none">Nothing fixed.</p>',
+    '<h2 id="inconclusive">Inconclusive</h2>',
+    inconclusiveCells.length
+      ? `<ul>${inconclusiveCells.map((cell) => `<li>${htmlEscape(cell.id)} <strong>${cell.status === 'still-inconclusive' ? 'as in the baseline' : 'NEW'}</strong>: ${htmlEscape((cell.inconclusive ?? []).join('; '))}</li>`).join('')}</ul>`
+      : '<p class="none">None.</p>',
     '<h2 id="errors">Infrastructure errors</h2>',
     errorRuns.length
-      ? `<ul>${errorRuns.map((run) => `<li>${htmlEscape(run.unit)}: ${htmlEscape(run.error!.kind)}: ${htmlEscape(run.error!.message)}${run.error!.log ? ` (<a href="${href(run.error!.log)}">log</a>)` : ''}</li>`).join('')}</ul>`
+      ? `<ul>${errorRuns.map((run) => `<li>${htmlEscape(run.unit)}${errorNews(run)}: ${htmlEscape(run.error!.kind)}: ${htmlEscape(run.error!.message)}${run.error!.log ? ` (<a href="${href(run.error!.log)}">log</a>)` : ''}</li>`).join('')}</ul>`
       : '<p class="none">None.</p>',
     '<h2 id="known">Known issues seen</h2>',
     night.known.length ? `<ul>${night.known.map((finding) => `<li>${htmlEscape(finding.cell)}: ${htmlEscape(finding.title)} — ${htmlEscape(finding.known ?? '')}</li>`).join('')}</ul>` : '<p class="none">None.</p>',
     '<h2 id="builds">Kernels</h2>',
-    renderBuilds(night),
+    renderBuilds(night, newBuildErrors),
     '<h2 id="runs">Runs</h2>',
     renderRuns(night),
     '</body></html>',
@@ -122,11 +136,12 @@ function renderMatrix(night: Night, runsById: Map<string, NightRun>): string {
   return `<table class="matrix">${head1}${head2}${body.join('')}</table>`;
 }
 
-function renderBuilds(night: Night): string {
+function renderBuilds(night: Night, newBuildErrors: Set<string>): string {
   if (!night.builds.length) return '<p class="none">No kernel was prepared.</p>';
   const rows = night.builds.map((build) => {
     const links = [build.config && `<a href="${href(build.config)}">.config</a>`, build.buildLog && `<a href="${href(build.buildLog)}">build log</a>`].filter(Boolean).join(' ');
-    const what = build.error ? `<span class="verdict-error">${htmlEscape(build.error.kind)}: ${htmlEscape(build.error.message)}</span>` : htmlEscape(build.release ?? '');
+    const news = build.error ? (newBuildErrors.has(`${build.kernel}.${build.profile}`) ? 'NEW ' : 'as in the baseline: ') : '';
+    const what = build.error ? `<span class="verdict-error">${news}${htmlEscape(build.error.kind)}: ${htmlEscape(build.error.message)}</span>` : htmlEscape(build.release ?? '');
     return `<tr><td>${htmlEscape(build.kernel)}</td><td>${htmlEscape(build.profile)}</td><td>${what}</td><td>${htmlEscape(build.source ?? '')}</td><td><code>${htmlEscape((build.commit ?? '').slice(0, 12))}</code></td><td>${build.patches.length}</td><td>${build.buildSeconds?.toFixed(0) ?? ''}</td><td>${links}</td></tr>`;
   });
   return `<table><tr><th>kernel</th><th>profile</th><th>release</th><th>source</th><th>commit</th><th>patches</th><th>build s</th><th>files</th></tr>${rows.join('')}</table>`;

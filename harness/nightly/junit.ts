@@ -1,6 +1,8 @@
 // JUnit XML for CI dashboards: one <testcase classname="kernel.profile.iommu"
 // name="scenario"> per matrix cell, a <failure> whose text is the evidence,
-// an <error> when the harness could not judge the cell. Pure.
+// an <error> when the harness could not judge the cell, <skipped> when it was
+// inconclusive. A cell the same as in the baseline says so ("still erroring
+// (as in the baseline)", "still inconclusive (as in the baseline)"). Pure.
 import type { Finding, Night, NightCell } from './night.ts';
 import { testcaseXml, xmlEscape, type JUnitCase } from '../report/junit-xml.ts';
 
@@ -46,13 +48,19 @@ function nightCase(night: Night, cell: NightCell, classname: string, seconds: nu
   }
   if (cell.verdict === 'error' || cell.verdict === 'not-run') {
     const errors = night.runs.filter((run) => run.cell === cell.id && run.error).map((run) => `${run.unit}: ${run.error!.kind}: ${run.error!.message}${run.error!.log ? ` (log: ${run.error!.log})` : ''}`);
-    const message = cell.verdict === 'not-run' ? 'not run' : (night.runs.find((run) => run.cell === cell.id && run.error)?.error?.message ?? 'could not be judged');
-    return { ...testcase, outcome: { element: 'error', message, type: cell.verdict === 'not-run' ? 'not-run' : 'infrastructure', text: [...errors, '', ...logs].join('\n') } };
+    const still = cell.status === 'still-error' || cell.status === 'still-not-run';
+    const first = cell.verdict === 'not-run' ? 'not run' : (night.runs.find((run) => run.cell === cell.id && run.error)?.error?.message ?? 'could not be judged');
+    const message = still ? `still ${cell.verdict === 'not-run' ? 'not run' : 'erroring'} (as in the baseline): ${first}` : first;
+    const status = still ? `as in the baseline ${night.baseline?.name ?? ''}: ${(cell.errors ?? []).join('; ')}` : `new against ${night.baseline ? `the baseline ${night.baseline.name}` : 'no baseline'}`;
+    return { ...testcase, outcome: { element: 'error', message, type: cell.verdict === 'not-run' ? 'not-run' : 'infrastructure', text: [status, ...errors, '', ...logs].join('\n') } };
   }
   if (cell.verdict === 'inconclusive') {
     // No finding, but a check the verdict relies on was blind: not a pass.
     const reasons = night.runs.filter((run) => run.cell === cell.id).flatMap((run) => run.results.flatMap((result) => (result.inconclusive ?? []).map((reason) => `${run.unit}: ${result.scenario}: ${reason}`)));
-    return { ...testcase, outcome: { element: 'skipped', message: `inconclusive: ${reasons[0] ?? 'a check was blind'}` }, systemOut: [...reasons, '', ...logs].join('\n') };
+    const still = cell.status === 'still-inconclusive';
+    const message = `${still ? 'still inconclusive (as in the baseline)' : 'inconclusive'}: ${reasons[0] ?? 'a check was blind'}`;
+    const status = still ? `as in the baseline ${night.baseline?.name ?? ''}: ${(cell.inconclusive ?? []).join('; ')}` : `new against ${night.baseline ? `the baseline ${night.baseline.name}` : 'no baseline'}`;
+    return { ...testcase, outcome: { element: 'skipped', message }, systemOut: [status, ...reasons, '', ...logs].join('\n') };
   }
   const known = night.known.filter((finding) => finding.cell === cell.id);
   return known.length ? { ...testcase, systemOut: known.map((finding) => `known: ${finding.title} (${finding.known})`).join('\n') } : testcase;

@@ -76,12 +76,17 @@ export interface Finding {
   known?: string;
 }
 
-export type CellStatus = 'new' | 'still' | 'fixed' | 'pass' | 'inconclusive' | 'error' | 'not-run';
+/**
+ * What a cell is against the baseline. "inconclusive", "error" and "not-run" are new tonight (no
+ * baseline, the baseline's cell was not so, or it was for other reasons or errors); their "still-"
+ * twins are the same as in the baseline and do not change the exit code.
+ */
+export type CellStatus = 'new' | 'still' | 'fixed' | 'pass' | 'inconclusive' | 'still-inconclusive' | 'error' | 'still-error' | 'not-run' | 'still-not-run';
 
 export interface NightCell extends MatrixCell {
   /** "not-run" when no unit of the cell has a result (another shard, an interrupted night). */
   verdict: Verdict | 'not-run';
-  /** The headline: new failures beat still-failing ones; "fixed" passes where the baseline failed. */
+  /** The headline: new failures beat still-failing ones; "fixed" passes where the baseline failed; "still-inconclusive", "still-error" and "still-not-run" are as in the baseline's cell (they do not change the exit code). */
   status: CellStatus;
   /** Units of this cell with results. */
   runs: string[];
@@ -89,6 +94,16 @@ export interface NightCell extends MatrixCell {
   findings: string[];
   /** How many cycles failed, of those run: a cell failing 1 of 5 is flaky. */
   failedCycles: number;
+  /**
+   * On an inconclusive cell: why its checks were blind, `SCENARIO: REASON` for every run's results,
+   * normalized (normalizeReason), de-duplicated and sorted. The next night compares its own with these.
+   */
+  inconclusive?: string[];
+  /**
+   * On an error or not-run cell: `KIND: FIRST LINE OF THE MESSAGE` for every run that could not be
+   * judged, normalized, de-duplicated and sorted; `not-run` for a cell with no result at all.
+   */
+  errors?: string[];
 }
 
 export interface NightDiff {
@@ -100,6 +115,16 @@ export interface NightDiff {
   fixed: Finding[];
   /** In the baseline and absent tonight, but tonight's runs of their cell could not have shown them (neither fixed nor still); absent when none. */
   unseen?: { signature: string; reason: string }[];
+  /** Cells inconclusive tonight and not in the baseline, or for a reason the baseline's cell did not give (exit 4). */
+  newInconclusive: string[];
+  /** Cells inconclusive tonight for reasons the baseline's cell gave too ("still-inconclusive"). */
+  stillInconclusive: string[];
+  /** Cells that errored or did not run tonight and not in the baseline, or with another error (exit 3). */
+  newErrors: string[];
+  /** Cells that errored or did not run with errors the baseline's cell had too ("still-error", "still-not-run"). */
+  stillErrors: string[];
+  /** `KERNEL.PROFILE` builds that failed tonight and not in the baseline, or with another error (exit 3). */
+  newBuildErrors: string[];
 }
 
 export interface Night {
@@ -114,9 +139,15 @@ export interface Night {
   /** The shard results a merge joined (their folders, as given). */
   mergedFrom?: string[];
   plan: Plan;
-  /** fail when a failure (new or not) exists, else error when a run could not be judged, else pass. */
+  /** fail when a failure (new or not) exists, else error when a run could not be judged, else inconclusive when a cell was, else pass: what tonight is, whatever the baseline. */
   verdict: Verdict;
-  /** 1: new failures; 3: no new failure but infrastructure errors; 0: nothing new. */
+  /**
+   * What is new against the baseline: 1 a new failure; else 3 a new error (a cell that errored or
+   * did not run and did not in the baseline, or with another error; a build that failed and did not,
+   * or otherwise); else 4 a cell that became inconclusive or is for a reason the baseline's did not
+   * give; else 0. Still failing, still-inconclusive and still-error cells do not count. Without a
+   * baseline, everything is new.
+   */
   exitCode: 0 | 1 | 3 | 4;
   builds: NightBuild[];
   cells: NightCell[];
@@ -194,7 +225,62 @@ export interface AssembleInput {
   finishedAt: string;
   shard?: Shard;
   mergedFrom?: string[];
-  baseline?: { name: string; file: string; night: Pick<Night, 'findings' | 'cells'> };
+  /** The previous night.json; older ones may lack cells' inconclusive and errors (their cells then compare as new). */
+  baseline?: { name: string; file: string; night: Pick<Night, 'findings' | 'cells'> & Partial<Pick<Night, 'builds'>> };
+}
+
+/**
+ * A reason or an error as compared from night to night: what changes from boot to boot goes, so
+ * that only a different cause looks new. Printk timestamps (`[   12.345678]`) are dropped; hex
+ * numbers (`0x1f`, addresses of 8 or more hex digits) become `0xN` and `N`; every other run of
+ * decimal digits (group ids, PIDs, CPUs, counts, seconds, dates, cycles) becomes `N`, except in a
+ * PCI address (`0000:01:00.0`), which the scenario's topology fixes and which names the device;
+ * runs of white space become one space.
+ */
+export function normalizeReason(text: string): string {
+  const pciAddress = /\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b/gi;
+  const numbers = (part: string) =>
+    part
+      .replace(/\[\s*\d+\.\d+\]/g, ' ')
+      .replace(/\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)[0-9a-f]{8,}\b|\d+/gi, (number) => (/^0x/i.test(number) ? '0xN' : 'N'));
+  const addresses = text.match(pciAddress) ?? [];
+  const parts = text.split(pciAddress).map(numbers);
+  return parts
+    .flatMap((part, index) => (index < addresses.length ? [part, addresses[index]!] : [part]))
+    .join('')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** An error as compared from night to night: its kind and the normalized first line of its message. */
+export function normalizeError(error: NightError): string {
+  return normalizeReason(`${error.kind}: ${error.message.split('\n')[0] ?? ''}`);
+}
+
+const sortedUnique = (values: string[]) => [...new Set(values)].sort();
+
+function inconclusiveOf(cellRuns: NightRun[]): string[] {
+  return sortedUnique(cellRuns.flatMap((run) => run.results.flatMap((result) => (result.inconclusive ?? []).map((reason) => `${result.scenario}: ${normalizeReason(reason)}`))));
+}
+
+function errorsOf(cellRuns: NightRun[]): string[] {
+  if (cellRuns.length === 0) return ['not-run'];
+  return sortedUnique(
+    cellRuns.flatMap((run) => {
+      if (run.error) return [normalizeError(run.error)];
+      // Older unit files may hold an error run without its error: name what its results say.
+      if (run.verdict !== 'error') return [];
+      const judged = run.results.find((result) => result.verdict === 'error' && result.error);
+      return [normalizeError({ kind: 'guest', message: judged ? `${judged.scenario}: ${judged.error}` : 'could not be judged' })];
+    }),
+  );
+}
+
+/** Whether tonight's reasons (or errors) are all among those the baseline's cell recorded; false when it recorded none (an older night.json). */
+function coveredBy(tonight: string[] | undefined, baseline: string[] | undefined): boolean {
+  if (!tonight || !Array.isArray(baseline)) return false;
+  const known = new Set(baseline);
+  return tonight.every((entry) => known.has(entry));
 }
 
 export function assembleNight(input: AssembleInput): Night {
@@ -210,8 +296,27 @@ export function assembleNight(input: AssembleInput): Night {
     const cellRuns = runs.filter((run) => run.cell === cell.id);
     const cellFindings = findings.filter((finding) => finding.cell === cell.id).map((finding) => finding.signature);
     const verdict: NightCell['verdict'] = cellRuns.length === 0 ? 'not-run' : worst(cellRuns.map((run) => run.verdict));
-    return { ...cell, verdict, status: 'pass', runs: cellRuns.map((run) => run.unit), findings: cellFindings, failedCycles: cellRuns.filter((run) => run.verdict === 'fail').length };
+    return {
+      ...cell,
+      verdict,
+      status: 'pass',
+      runs: cellRuns.map((run) => run.unit),
+      findings: cellFindings,
+      failedCycles: cellRuns.filter((run) => run.verdict === 'fail').length,
+      ...(verdict === 'inconclusive' ? { inconclusive: inconclusiveOf(cellRuns) } : {}),
+      ...(verdict === 'error' || verdict === 'not-run' ? { errors: errorsOf(cellRuns) } : {}),
+    };
   });
+  const baselineCells = new Map((input.baseline?.night.cells ?? []).map((cell) => [cell.id, cell]));
+  // Same as in the baseline: its cell was so too, and gave (at least) every reason or error tonight gives.
+  const stillInconclusive = (cell: NightCell) => {
+    const before = baselineCells.get(cell.id);
+    return before?.verdict === 'inconclusive' && coveredBy(cell.inconclusive, before.inconclusive);
+  };
+  const stillError = (cell: NightCell) => {
+    const before = baselineCells.get(cell.id);
+    return (before?.verdict === 'error' || before?.verdict === 'not-run') && coveredBy(cell.errors, before.errors);
+  };
 
   // A baseline failure is fixed only where tonight judged its cell (an error or a cell not run
   // proves nothing) and every run of it could have shown the failure: a cell failing on another
@@ -231,6 +336,11 @@ export function assembleNight(input: AssembleInput): Night {
     still: findings.filter((finding) => !isNew(finding.signature)).map((finding) => finding.signature),
     fixed: gone.filter((finding) => !unseen.some((blind) => blind.signature === finding.signature)),
     ...(unseen.length ? { unseen } : {}),
+    newInconclusive: [],
+    stillInconclusive: [],
+    newErrors: [],
+    stillErrors: [],
+    newBuildErrors: [],
   };
   const newSet = new Set(diff.new);
   const fixedCells = new Set(diff.fixed.map((finding) => finding.cell));
@@ -238,7 +348,15 @@ export function assembleNight(input: AssembleInput): Night {
   for (const cell of cells) {
     if (cell.findings.some((signature) => newSet.has(signature))) cell.status = 'new';
     else if (cell.findings.length) cell.status = 'still';
-    else if (cell.verdict === 'error' || cell.verdict === 'not-run' || cell.verdict === 'inconclusive') cell.status = cell.verdict;
+    else if (cell.verdict === 'error' || cell.verdict === 'not-run') {
+      const still = stillError(cell);
+      cell.status = still ? (cell.verdict === 'error' ? 'still-error' : 'still-not-run') : cell.verdict;
+      (still ? diff.stillErrors : diff.newErrors).push(cell.id);
+    } else if (cell.verdict === 'inconclusive') {
+      const still = stillInconclusive(cell);
+      cell.status = still ? 'still-inconclusive' : 'inconclusive';
+      (still ? diff.stillInconclusive : diff.newInconclusive).push(cell.id);
+    }
     else if (cell.verdict === 'fail') cell.status = 'new'; // failed without a finding the oracle could name: treat as new
     // Passed, but blind to what failed last night (a refcount type already spent): not fixed.
     else if (unseenCells.has(cell.id)) cell.status = 'inconclusive';
@@ -259,8 +377,16 @@ export function assembleNight(input: AssembleInput): Night {
     fixed: diff.fixed.length,
     known: known.length,
   };
+  // A build error is new unless the baseline's build of the same kernel x profile failed the same way.
+  const baselineBuilds = new Map((input.baseline?.night.builds ?? []).map((build) => [`${build.kernel}.${build.profile}`, build]));
+  for (const build of input.builds) {
+    if (!build.error) continue;
+    const before = baselineBuilds.get(`${build.kernel}.${build.profile}`);
+    if (!before?.error || normalizeError(before.error) !== normalizeError(build.error)) diff.newBuildErrors.push(`${build.kernel}.${build.profile}`);
+  }
   const hasNew = cells.some((cell) => cell.status === 'new');
   const infrastructure = summary.error > 0 || summary.notRun > 0 || input.builds.some((build) => build.error);
+  const newError = diff.newErrors.length > 0 || diff.newBuildErrors.length > 0;
   const verdict: Verdict = summary.fail > 0 ? 'fail' : infrastructure ? 'error' : summary.inconclusive > 0 ? 'inconclusive' : 'pass';
   return {
     schema: nightSchemaId,
@@ -272,7 +398,7 @@ export function assembleNight(input: AssembleInput): Night {
     ...(input.mergedFrom ? { mergedFrom: input.mergedFrom } : {}),
     plan: input.plan,
     verdict,
-    exitCode: hasNew ? 1 : infrastructure ? 3 : summary.inconclusive > 0 ? 4 : 0,
+    exitCode: hasNew ? 1 : newError ? 3 : diff.newInconclusive.length > 0 ? 4 : 0,
     builds: input.builds,
     cells,
     runs,

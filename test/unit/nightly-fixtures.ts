@@ -1,6 +1,6 @@
 // Night results built by hand, for the nightly unit tests.
 import type { MatrixCell } from '../../harness/nightly/matrix.ts';
-import { assembleNight, type Night, type NightRun } from '../../harness/nightly/night.ts';
+import { assembleNight, type Night, type NightBuild, type NightRun } from '../../harness/nightly/night.ts';
 import { parsePlan, type Plan } from '../../harness/nightly/plan.ts';
 import type { ResultReport, ScenarioRun } from '../../harness/report/result.ts';
 
@@ -25,6 +25,8 @@ export interface RunShape {
   reports?: Partial<ResultReport>[];
   leaks?: { group: number; devices: string[]; step?: string }[];
   error?: string;
+  /** The error's kind (default "boot"). */
+  errorKind?: string;
   /** Why a check was blind: the run is inconclusive when nothing else failed. */
   inconclusive?: string[];
 }
@@ -60,7 +62,7 @@ export function run(shape: RunShape): NightRun {
     iommu: 'intel',
     scenario: shape.scenario,
     verdict,
-    ...(shape.error ? { error: { kind: 'boot', message: shape.error } } : {}),
+    ...(shape.error ? { error: { kind: shape.errorKind ?? 'boot', message: shape.error } } : {}),
     startedAt: '2026-11-25T00:00:00.000Z',
     seconds: 12.5,
     results: [result],
@@ -68,13 +70,15 @@ export function run(shape: RunShape): NightRun {
   };
 }
 
-export function night(runs: NightRun[], baseline?: Night, name = '2026-11-25'): Night {
+export const goodBuild: NightBuild = { kernel: 'default', profile: 'lockdep', patches: [], release: '6.12.57', config: 'builds/default.lockdep/config', buildLog: 'builds/default.lockdep/build.log' };
+
+export function night(runs: NightRun[], baseline?: Night, name = '2026-11-25', builds: NightBuild[] = [goodBuild]): Night {
   return assembleNight({
     name,
     plan,
     cells,
     runs,
-    builds: [{ kernel: 'default', profile: 'lockdep', patches: [], release: '6.12.57', config: 'builds/default.lockdep/config', buildLog: 'builds/default.lockdep/build.log' }],
+    builds,
     startedAt: '2026-11-25T00:00:00.000Z',
     finishedAt: '2026-11-25T00:01:00.000Z',
     ...(baseline ? { baseline: { name: baseline.name, file: `/nights/${baseline.name}/night.json`, night: baseline } } : {}),
