@@ -35,8 +35,9 @@ function spawnedPrograms(text: string): string[] {
   return patterns.flatMap((pattern) => [...text.matchAll(pattern)].map((match) => match[1]!));
 }
 
-// Node itself, and programs of Debian's essential packages, which every Debian machine has.
-const basePrograms = new Set(['node', 'apt-get', 'sh', 'true']);
+// Node itself and the npm it ships with (the README's prerequisite), and programs of Debian's
+// essential packages, which every Debian machine has.
+const basePrograms = new Set(['node', 'npm', 'apt-get', 'sh', 'true']);
 
 test('every program the source starts is in the requirement registry', async (t) => {
   const registered = new Set(requirements.map((requirement) => path.basename(requirement.name)));
