@@ -7,6 +7,7 @@
 // that need boots of their own (native hot-add, hot-remove, unplug-while-open).
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
+import { profileFragment } from '../../harness/build/index.ts';
 import { missingRequirements } from '../../harness/host/preflight.ts';
 import { runHarness } from '../../harness/run.ts';
 import type { Scenario } from '../../harness/scenario/scenario.ts';
@@ -103,6 +104,22 @@ full('smmuv3 on Debian\'s 7.2: the shared-boot scenarios pass, and a wrong IOVA 
   const fault = only(faulty, 'smmuv3', vfio.name).reports.find((report) => report.kind === 'iommu-fault');
   t.deepEqual(fault && { title: fault.title, device: fault.device, address: fault.address, step: fault.step }, { title: 'arm-smmu-v3: F_TRANSLATION', device: '01:00.0', address: '0x100000', step: 'vfio-bind-unbind/container' });
   t.regex(fault?.text ?? '', /event: F_TRANSLATION client: 0000:01:00\.0 sid: 0x100/);
+});
+
+full('smmuv3 with the leakcheck profile: kmemleak finds nothing on the clean kernel and the leaked sysfs link name of the removed edu with the patch', async (t) => {
+  t.timeout(60 * 60_000);
+  const vfio = named('vfio-bind-unbind');
+  const leakcheck = [await profileFragment('leakcheck')];
+  const clean = await runHarness({ patches: [], kconfigs: leakcheck, iommus: ['smmuv3'], scenarios: [vfio], progress });
+  t.log(summary(clean));
+  t.is(clean.verdict, 'pass', summary(clean));
+  t.deepEqual(only(clean, 'smmuv3', 'kmemleak').reports, []);
+  const leaky = await runHarness({ patches: [patch('fault-group-device-name-leak.diff')], kconfigs: leakcheck, iommus: ['smmuv3'], scenarios: [vfio], progress });
+  t.log(summary(leaky));
+  t.is(leaky.verdict, 'fail');
+  const [leak] = only(leaky, 'smmuv3', 'kmemleak').reports;
+  t.is(leak?.title, 'memory leak in __iommu_probe_device');
+  t.regex(leak?.text ?? '', /0000:01:00\.0/);
 });
 
 full('smmuv3: every scenario that applies runs, the native hotplug ones each in a boot of its own', async (t) => {
