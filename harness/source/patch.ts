@@ -41,3 +41,21 @@ export function failingFile(gitOutput: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * git's output without its advice: `hint:` lines and git am's "run git am
+ * --continue / --skip / --abort", which would be wrong to follow in the
+ * harness's own worktree (the harness aborts the am itself).
+ */
+export function withoutGitAdvice(lines: readonly string[]): string[] {
+  const advice = [
+    /^hint:/,
+    /git am --(continue|skip|abort|show-current-patch)/,
+    /^When you have resolved this problem/,
+    /^If you prefer to skip this patch/,
+    /^To restore the original branch/,
+    /^The copy of the patch that failed is found in/,
+    /^Use 'git am --show-current-patch/,
+  ];
+  return lines.filter((line) => line.trim() && !advice.some((pattern) => pattern.test(line.trim())));
+}

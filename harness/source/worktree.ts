@@ -10,7 +10,8 @@ import { HarnessError } from '../errors.ts';
 import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
 import { git, type GitResult } from './git.ts';
-import { detectPatchFormat, failingFile } from './patch.ts';
+import { detectPatchFormat, failingFile, withoutGitAdvice } from './patch.ts';
+import { applicableText, isGzip, subjectOf } from './series.ts';
 import type { UncommittedChanges } from './uncommitted.ts';
 
 export interface PreparedTree {
@@ -126,22 +127,37 @@ async function removeStaleLocks(worktree: string): Promise<string[]> {
 
 async function applyPatch(worktree: string, patch: string, run: (dir: string, args: string[], flags?: { allowFailure?: boolean }) => Promise<GitResult>): Promise<void> {
   const file = path.resolve(patch);
-  const text = await readFile(file, 'utf8').catch(() => {
+  const bytes = await readFile(file).catch(() => {
     throw new HarnessError('usage', `cannot read patch ${file}`);
   });
+  // A gzip file or an mbox with a cover letter: git gets the patches alone (series.ts).
+  const { text, skipped } = applicableText(bytes);
   const format = detectPatchFormat(text);
-  const result =
-    format === 'mbox'
-      ? await run(worktree, ['am', '-q', '--keep-cr', file], { allowFailure: true })
-      : await run(worktree, ['apply', '--index', file], { allowFailure: true });
-  if (result.exitCode !== 0) {
-    if (format === 'mbox') await run(worktree, ['am', '--abort'], { allowFailure: true });
-    const output = `${result.stderr}\n${result.stdout}`;
-    const where = failingFile(output);
-    throw new HarnessError('patch', `patch ${path.basename(file)} does not apply${where ? ` to ${where}` : ''}`, {
-      logPath: file,
-      excerpt: output.split('\n').filter((line) => line.trim()).slice(0, 8),
-    });
+  const subject = format === 'mbox' ? subjectOf(text) : undefined;
+  if (format === 'mbox' && !text.trim()) return;
+  const rewritten = skipped.length > 0 || isGzip(bytes);
+  const dir = rewritten ? await mkdtemp(path.join(os.tmpdir(), 'iommu-harness-patch-')) : undefined;
+  const input = dir ? path.join(dir, path.basename(file).replace(/\.gz$/i, '')) : file;
+  if (dir) await writeFile(input, text);
+  try {
+    const result =
+      format === 'mbox'
+        ? await run(worktree, ['-c', 'advice.mergeConflict=false', 'am', '-q', '--keep-cr', input], { allowFailure: true })
+        : await run(worktree, ['apply', '--index', input], { allowFailure: true });
+    if (result.exitCode !== 0) {
+      if (format === 'mbox') await run(worktree, ['am', '--abort'], { allowFailure: true });
+      const output = `${result.stderr}\n${result.stdout}`;
+      const where = failingFile(output);
+      const what = subject ? `"${subject}" (${path.basename(file)})` : path.basename(file);
+      const why = /^Patch is empty/m.test(output) ? ' changes no file (no diff)' : ` does not apply${where ? ` to ${where}` : ''}`;
+      throw new HarnessError('patch', `patch ${what}${why}`, {
+        logPath: file,
+        // git's advice (git am --continue...) is about a worktree the user does not own.
+        excerpt: withoutGitAdvice(output.split('\n')).slice(0, 8),
+      });
+    }
+  } finally {
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
   if (format === 'diff') {
     await run(worktree, ['commit', '-q', '--allow-empty', '-m', `iommu-harness: apply ${path.basename(file)}`]);
