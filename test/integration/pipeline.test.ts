@@ -12,12 +12,14 @@ const vfioBindUnbind = scenarioByName('vfio-bind-unbind')!;
 
 test.serial('the unpatched default kernel passes every scenario on both vIOMMUs (and no-iommu mode)', async (t) => {
   t.timeout(45 * 60_000);
-  const result = await runHarness({ patches: [], kconfigs: [], iommus: ['intel', 'virtio', 'none'], scenarios, progress });
+  const machines = ['intel', 'virtio', 'none'] as const;
+  const result = await runHarness({ patches: [], kconfigs: [], iommus: [...machines], scenarios, progress });
   t.log(summary(result));
   t.log(`build ${result.timings.buildSeconds.toFixed(0)} s, boot ${JSON.stringify(result.timings.bootSeconds)}, total ${result.timings.totalSeconds.toFixed(0)} s`);
   t.is(result.verdict, 'pass', summary(result));
   for (const scenario of scenarios) {
-    for (const iommu of scenario.iommus) {
+    // The machines asked for here; amd and smmuv3 have test files of their own.
+    for (const iommu of scenario.iommus.filter((model) => (machines as readonly string[]).includes(model))) {
       const run = only(result, iommu, scenario.name);
       t.is(run.verdict, 'pass', `${iommu}/${scenario.name}\n${summary(result)}`);
       // A pass must rest on accounting: the scenario's device had a group and it was released
