@@ -2,6 +2,7 @@
 // the result into output and an exit code; failures end in one line with the
 // cause, the log that shows it, and the exit code of their kind.
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ExitCode, HarnessError } from '../errors.ts';
 import { createProgress } from '../log.ts';
@@ -15,6 +16,8 @@ import { viommuTracePath } from '../machine/qemu-args.ts';
 import { withViommuLedger } from '../oracle/viommu-evidence.ts';
 import { renderTable } from '../report/table.ts';
 import { runHarness } from '../run.ts';
+import { runEachPatch } from '../series.ts';
+import { describeSeries, readSeries, seriesBaseFor } from '../source/series.ts';
 import { scenarios, selectScenarios } from '../../scenarios/index.ts';
 import { renderChecks, runChecks } from './doctor.ts';
 import { profileFragment } from '../build/index.ts';
@@ -55,7 +58,8 @@ program
   .description('build, boot and run scenarios; print a verdict table')
   .option('--src <dir>', 'kernel git tree, or debian:6.12 / debian:6.1 (Debian 12) or debian:7.2 / debian:unstable (Debian unstable, downloaded) for Debian\'s packaged source (default: the kernel git tree you are in, else debian:6.12, unpacked into the cache)')
   .option('--ref <rev>', 'commit of --src to test', 'HEAD')
-  .option('--patch <file>', 'patch to apply (mbox or diff; repeatable, in order)', collect, [])
+  .option('--patch <file>', 'patch to apply (mbox or diff; repeatable, in order); a b4 or format-patch series too: an .mbx (or .mbx.gz) or a folder of format-patch output, its cover letter skipped, its base-commit the base when --ref is not given', collect, [])
+  .option('--each-patch', 'build and judge the series patch by patch (1, 1..2, ...; incremental builds) and name, for every finding, the first patch that brings it')
   .option('--kconfig <file>', 'extra kconfig fragment (repeatable)', collect, [])
   .option('--profile <name>', 'kconfig profile from kconfigs/profiles: lockdep (default), leakcheck (kmemleak), kasan', 'lockdep')
   .option('--iommu <list>', `machines, comma-separated: ${iommuModels.join(', ')} (none: no IOMMU, vfio no-iommu mode); default: chosen by the patches' files (one driver's change: its machine; anything else: every machine)`, parseIommus)
@@ -71,7 +75,7 @@ program
   .option('--junit <file>', 'write JUnit XML, a testcase per machine x scenario')
   .option('--tap <file>', 'write KTAP version 1, a test per machine x scenario with steps as subtests')
   .option('--quiet', 'print only the table')
-  .action(async (options) => {
+  .action(async (options, command: Command) => {
     const kconfigs = [await profileFragment(options.profile), ...options.kconfig];
     const selected = selectScenarios(options.scenario);
     const progress = createProgress(process.stderr, options.quiet);
@@ -86,6 +90,13 @@ program
       }
     }
     for (const option of ['report', 'kcidb', 'junit', 'tap'] as const) if (options[option]) await checkOutputFile(options[option], `--${option}`);
+    // A b4 series: its cover letter skipped, one file per patch for --each-patch, its base-commit as the base.
+    const series = await readSeries(options.patch, { splitDir: path.join(cacheLayout().root, 'series'), split: Boolean(options.eachPatch) });
+    for (const line of describeSeries(series)) progress.step(line);
+    options.patch = series.patches.map((patch) => patch.file);
+    const base = await seriesBaseFor({ series, src: options.src, ref: options.ref, refGiven: command.getOptionValueSource('ref') === 'cli', layout: cacheLayout(), progress });
+    if (base.line) progress.step(base.line);
+    options.ref = base.ref;
     if (!options.iommu) {
       const selection = selectMachines(await patchedFiles(options.patch));
       progress.step(`machines: ${selection.machines.join(', ')} (${selection.reason}; --iommu to choose)`);
@@ -103,7 +114,7 @@ program
       accel: options.accel,
     });
     await prepareCache(cacheLayout());
-    const result = await runHarness({
+    const request = {
       src: options.src,
       ref: options.ref,
       patches: options.patch,
@@ -117,7 +128,8 @@ program
       profile: options.profile,
       commandLine: process.argv.slice(2),
       progress,
-    });
+    };
+    const result = options.eachPatch ? await runEachPatch(request, series) : await runHarness(request);
     process.stdout.write(renderTable(result));
     if (options.json) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`);
     await writeFormats(result, options);

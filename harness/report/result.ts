@@ -36,6 +36,14 @@ export interface ResultReport {
   address?: string;
   /** How many more times the kernel printed the same report (a hung task re-reported, a fault repeated). */
   repeats?: number;
+  /** With `--each-patch`: the first patch of the series whose prefix shows this report. */
+  introducedBy?: IntroducedBy;
+}
+
+/** A patch of the series, by its place (1-based) and Subject ("[PATCH 2/3] iommu: ..."; a plain diff's file name). */
+export interface IntroducedBy {
+  index: number;
+  subject: string;
 }
 
 export interface ResultGroup {
@@ -49,6 +57,8 @@ export interface ResultLeak {
   devices: string[];
   /** The step in which its last device left. */
   step?: string;
+  /** With `--each-patch`: the first patch of the series whose prefix shows this leak. */
+  introducedBy?: IntroducedBy;
 }
 
 export interface ScenarioRun {
@@ -150,6 +160,29 @@ export interface HarnessResult {
    * Absent in results written before it existed.
    */
   provenance?: Provenance;
+  /** With `--each-patch`: the series judged patch by patch (harness/series.ts); the rest of the result is the whole series'. */
+  series?: SeriesResult;
+}
+
+/** The series built and judged prefix by prefix: patch 1, then 1..2, and so on. */
+export interface SeriesResult {
+  patches: SeriesStep[];
+  /** Cover letters left out ("[PATCH 0/3] ..."). */
+  skipped: string[];
+}
+
+export interface SeriesStep {
+  index: number;
+  subject: string;
+  /** The file applied for this patch. */
+  file: string;
+  /** The verdict of the series up to and including this patch. */
+  verdict: Verdict;
+  /** Findings first seen with this patch, one line each ("intel/remove-rescan: LEAK: iommu group 7 ..."). */
+  introduced: string[];
+  /** Findings of the patch before that this patch's prefix no longer shows. */
+  gone: string[];
+  buildSeconds: number;
 }
 
 const precedence: Verdict[] = ['fail', 'error', 'inconclusive', 'pass'];

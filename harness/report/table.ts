@@ -19,6 +19,7 @@ export function renderTable(result: HarnessResult): string {
   const details = result.runs.flatMap(evidence);
   if (details.length) out.push('', ...details);
   for (const entry of result.unusedKnownIssues ?? []) out.push(`known issue matched nothing in this run (stale, or scoped too narrowly): ${entry}`);
+  out.push(...seriesLines(result));
   const packageVersion = result.kernel.packageVersion ? ` (${result.kernel.packageVersion})` : '';
   out.push('', `kernel ${result.kernel.release} from ${result.kernel.source}${packageVersion}${result.kernel.patches.length ? ` + ${result.kernel.patches.length} patch(es)` : ''}`);
   if (result.kernel.preemption) out.push(describePreemption(result.kernel.preemption));
@@ -42,12 +43,14 @@ function evidence(run: ScenarioRun): string[] {
   for (const reason of run.inconclusive) lines.push(`${where}: ${run.verdict === 'inconclusive' ? 'INCONCLUSIVE' : 'blind'}: ${reason}`);
   for (const leak of run.leaks) {
     lines.push(`${where}: LEAK: iommu group ${leak.group} (${leak.devices.join(', ')}) never released${leak.step ? ` after ${leak.step}` : ''}`);
+    if (leak.introducedBy) lines.push(`    introduced by ${leak.introducedBy.subject}`);
   }
   for (const report of run.reports) {
     const fault = report.device ? ` (device ${report.device}${report.address ? `, address ${report.address}` : ''})` : '';
     const repeats = report.repeats ? ` (printed ${report.repeats + 1} times)` : '';
     lines.push(`${where}: ${report.known ? 'known' : report.kind.toUpperCase()}: ${report.title}${fault}${report.step ? ` [${report.step}]` : ''}${repeats}${report.known ? ` (${report.known})` : ''}`);
     if (report.known) continue;
+    if (report.introducedBy) lines.push(`    introduced by ${report.introducedBy.subject}`);
     const located = report.frames?.filter((frame) => frame.location) ?? [];
     if (located.length) lines.push(...located.slice(0, 6).map((frame) => `    at ${frame.function} (${frame.location})`));
     else lines.push(...report.text.split('\n').slice(0, 6).map((text) => `    ${text}`));
@@ -56,5 +59,18 @@ function evidence(run: ScenarioRun): string[] {
   for (const check of run.failedChecks) lines.push(`${where}: CHECK FAILED: ${check}`);
   for (const note of run.notes) lines.push(`${where}: note: ${note}`);
   if (lines.length) lines.push(`${where}: console: ${run.logs.console}`);
+  return lines;
+}
+
+/** With --each-patch: each patch's verdict with the series up to it, and what it brought or took away. */
+function seriesLines(result: HarnessResult): string[] {
+  if (!result.series) return [];
+  const lines = ['', 'patch by patch (--each-patch):'];
+  for (const cover of result.series.skipped) lines.push(`  skipped ${cover} (cover letter)`);
+  for (const step of result.series.patches) {
+    lines.push(`  ${step.subject}: ${step.verdict.toUpperCase()}${step.introduced.length || step.gone.length ? '' : ' (nothing new)'}`);
+    for (const finding of step.introduced) lines.push(`    brings ${finding}`);
+    for (const finding of step.gone) lines.push(`    takes away ${finding}`);
+  }
   return lines;
 }

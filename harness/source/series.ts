@@ -7,9 +7,11 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { contentKey } from '../cache.ts';
+import { contentKey, type CacheLayout } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import { parsePatchMails } from '../report/mbox-headers.ts';
+import type { Progress } from '../log.ts';
+import { debianReleaseOf, ensureDebianSource } from './debian-source.ts';
 import { git } from './git.ts';
 import { detectPatchFormat } from './patch.ts';
 
@@ -186,4 +188,13 @@ export async function seriesBase(options: {
   const head = (await git(options.repo, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { allowFailure: true })).stdout.trim();
   // At HEAD the tree's uncommitted changes stay part of the test, as without a base-commit.
   return { ref: commit === head ? options.ref : commit, line: `base-commit ${short} from the series (${path.basename(base.source)}): the patches apply on it (--ref to choose another)` };
+}
+
+/** seriesBase for a --src as the CLI has it: Debian's source is unpacked (once) to be asked. */
+export async function seriesBaseFor(options: { series: Series; src: string | undefined; ref: string; refGiven: boolean; layout: CacheLayout; progress: Progress }): Promise<{ ref: string; line?: string }> {
+  if (!options.series.baseCommit || options.refGiven) return seriesBase({ ...options, repo: options.src ?? '.', repoLabel: options.src ?? '.' });
+  const debian = debianReleaseOf(options.src);
+  const repo = debian ? await ensureDebianSource(options.layout, debian, options.progress) : path.resolve(options.src ?? '.');
+  const repoLabel = debian ? `debian:${debian} (Debian's packaged source, one commit the harness made; --src a kernel tree that has the base)` : repo;
+  return seriesBase({ ...options, repo, repoLabel });
 }
