@@ -83,6 +83,21 @@ full('smmuv3: a container mapping 2 MiB off the IOVA asked for is an SMMUv3 tran
   t.is(fault!.step, 'vfio-bind-unbind/container');
 });
 
+full("smmuv3: the VFIO group reference vfio_device_remove_group() never puts is a leak; iommu_probe_device_lock under group->mutex on removal is lockdep's", async (t) => {
+  t.timeout(60 * 60_000);
+  const vfio = named('vfio-bind-unbind');
+  const leak = await runSmmuv3(t, ['fault-vfio-group-release-leak.patch'], [vfio]);
+  t.is(leak.verdict, 'fail');
+  assertOneGroupLeak(t, only(leak, 'smmuv3', vfio.name), 'vfio-bind-unbind/remove');
+  t.deepEqual(only(leak, 'smmuv3', vfio.name).reports, []);
+  const rescan = named('remove-rescan');
+  const inversion = await runSmmuv3(t, ['fault-remove-lock-inversion.patch'], [rescan]);
+  t.is(inversion.verdict, 'fail');
+  const lockdep = only(inversion, 'smmuv3', rescan.name).reports.find((report) => report.kind === 'lockdep');
+  t.is(lockdep?.title, 'possible deadlock in __iommu_group_remove_device', summary(inversion));
+  t.is(lockdep?.step, 'remove-rescan/remove');
+});
+
 full("smmuv3: a group reference the SMMUv3 driver's device_group op never puts (driver-only code) is a leak there, and the clean kernel passes above", async (t) => {
   t.timeout(60 * 60_000);
   const selected = ['vfio-bind-unbind', 'remove-rescan'].map(named);
