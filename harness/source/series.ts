@@ -102,10 +102,10 @@ async function filesOf(input: string): Promise<string[]> {
 }
 
 /**
- * Reads the `--patch` inputs in order. A file that is one patch (a diff, or an
- * mbox of one mail) is applied as given; a gzip file, or an mbox with a cover
- * letter, is written to `splitDir` without it, one file per mail with
- * `split` (for `--each-patch`), else as one file.
+ * Reads the `--patch` inputs in order. A file is applied as given (its cover
+ * letter left out when applied), except a gzip file, written decompressed to
+ * `splitDir`, and with `split` (for `--each-patch`) an mbox of several
+ * patches, written there one file per patch.
  */
 export async function readSeries(inputs: readonly string[], options: { splitDir: string; split?: boolean }): Promise<Series> {
   const series: Series = { patches: [], skipped: [] };
@@ -131,9 +131,11 @@ export async function readSeries(inputs: readonly string[], options: { splitDir:
         else patches.push(mail);
       }
       if (patches.length === 0) continue;
-      const asGiven = !isGzip(bytes) && patches.length === mails.length && (mails.length === 1 || !options.split);
+      // The user's own file where git can take it (worktree.ts leaves a cover letter out itself): the
+      // reproduce command and the report's Message-IDs then name what the user has.
+      const asGiven = !isGzip(bytes) && (patches.length === 1 || !options.split);
       if (asGiven) {
-        series.patches.push({ file: source, subject: mails.length === 1 ? (subjectOf(text) ?? path.basename(source)) : `${mails.length} patches of ${path.basename(source)}`, source });
+        series.patches.push({ file: source, subject: patches.length === 1 ? (subjectOf(patches[0]!) ?? path.basename(source)) : `${patches.length} patches of ${path.basename(source)}`, source });
       } else if (options.split) {
         for (const mail of patches) series.patches.push({ file: await writeMail(options.splitDir, mail, source), subject: subjectOf(mail) ?? path.basename(source), source });
       } else {

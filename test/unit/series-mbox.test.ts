@@ -79,11 +79,12 @@ test('the series from an mbox, a folder and a gzip mbox: same subjects, cover le
     t.is(series.baseCommit?.commit, made.base, input);
     t.regex(describeSeries(series)[0] ?? '', /skipped the cover letter "\[PATCH 0\/2\] \*\*\* SUBJECT HERE \*\*\*"/);
   }
-  // Without --each-patch, an mbox with a cover letter is one file without it; a folder's patches stay the user's files.
+  // Without --each-patch an mbox is applied as the user's file (the worktree leaves its cover letter out); a gzip one is decompressed.
   const whole = await readSeries([made.mbox], { splitDir });
-  t.is(whole.patches.length, 1);
-  t.false(isCoverLetter(await readFile(whole.patches[0]!.file, 'utf8')));
-  t.is(splitMbox(await readFile(whole.patches[0]!.file, 'utf8')).length, 2);
+  t.deepEqual(whole.patches, [{ file: made.mbox, subject: '2 patches of series.mbx', source: made.mbox }]);
+  const unzipped = await readSeries([gz], { splitDir });
+  t.is(unzipped.patches.length, 1);
+  t.is(await readFile(unzipped.patches[0]!.file, 'utf8'), splitMbox(await readFile(made.mbox, 'utf8')).slice(1).join(''));
   const folder = await readSeries([made.folder], { splitDir });
   t.deepEqual(folder.patches.map((patch) => path.basename(patch.file)), ['0001-a-set-a.patch', '0002-b-set-b.patch']);
 });
