@@ -9,6 +9,7 @@
 //   7.2 prints the PCI segment first ("[%04x:%02x:%02x.%d]"): Request device [0000:01:00.0]. The
 //   device field is bus:slot.function either way (the segment kept only when it is not 0), so one
 //   fault reads the same on every kernel and matches virtio-iommu's endpoint, which has no segment.
+//   drivers/iommu/amd/iommu.c: AMD-Vi: Event logged [IO_PAGE_FAULT ...] (the row says more).
 //   drivers/iommu/virtio-iommu.c viommu_fault_handler() (dev_err_ratelimited on the virtio device, same in 7.2):
 //     virtio_iommu virtio0: page fault from EP 256 at 0x40000 [R]
 //     virtio_iommu virtio0: domain fault from EP 256
@@ -99,6 +100,18 @@ const faultRows: FaultRow[] = [
     title: (m) => `DMAR: interrupt remapping fault${m[4] ? `: ${m[4]}` : ''}`,
     device: (m) => dmarDevice(m[1], m[2]),
     address: (m) => `index ${m[3]}`,
+  },
+  {
+    // drivers/iommu/amd/iommu.c amd_iommu_report_page_fault() (pr_fmt "AMD-Vi: ", 6.1 to 7.2), on
+    // the device when the driver knows it, else by device ID:
+    //   vfio-pci 0000:00:11.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0003 address=0x100000 flags=0x0000]
+    //   AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:00:11.0 domain=0x0003 address=0x100000 flags=0x0000]
+    // QEMU 7.2's amd-iommu never logs one to the guest (the amd machine's row): read from the
+    // driver's format, for the kernels and QEMUs that do.
+    re: /^(?:\S+ ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): )?AMD-Vi: Event logged \[IO_PAGE_FAULT (?:device=([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) )?domain=0x[0-9a-f]+ address=(0x[0-9a-f]+|0) flags=(0x[0-9a-f]+)\]$/,
+    title: () => 'AMD-Vi: IO_PAGE_FAULT',
+    device: (m) => pciClient(m[1] ?? m[2]),
+    address: (m) => m[3] ?? '',
   },
   {
     // "%#llx" prints address 0 as "0", without the 0x.

@@ -240,3 +240,20 @@ test('a real DMAR fault: one report with the device and the address, its repeat 
   t.like(fault, { kind: 'iommu-fault', device: '02:00.0', address: '0x3039000', step: 'identity-behind-bridge/dma', repeats: 1 });
   t.deepEqual(rest, []);
 });
+
+test('AMD-Vi I/O page faults are reports with the device and the address, on the device or by device ID (6.12 and 7.2 format strings)', (t) => {
+  // drivers/iommu/amd/iommu.c amd_iommu_report_page_fault(), the same in Debian's 6.12 and 7.2:
+  // pci_err() with the device, else pr_err_ratelimited() naming the device ID; pr_fmt "AMD-Vi: ".
+  const log = [
+    '[    5.000000] iommu-harness: step vfio-bind-unbind/container',
+    '[    5.100000] vfio-pci 0000:00:11.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0003 address=0x100000 flags=0x0000]',
+    '[    5.100100] AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:01:00.0 domain=0x0004 address=0x41000 flags=0x0020]',
+  ].join('\n');
+  t.deepEqual(
+    parseKernelLog(log).reports.map((r) => [r.kind, r.title, r.device, r.address, r.step]),
+    [
+      ['iommu-fault', 'AMD-Vi: IO_PAGE_FAULT', '00:11.0', '0x100000', 'vfio-bind-unbind/container'],
+      ['iommu-fault', 'AMD-Vi: IO_PAGE_FAULT', '01:00.0', '0x41000', 'vfio-bind-unbind/container'],
+    ],
+  );
+});
