@@ -33,6 +33,7 @@ import { selectMachines } from '../machine/select.ts';
 import { machines } from '../machine/machines.ts';
 import { filesTouched } from '../source/patch.ts';
 import { kernelTreeAt } from '../source/tree-here.ts';
+import { runShell } from './shell.ts';
 import { addNightlyCommands } from '../nightly/commands.ts';
 import { addBisectCommands } from '../bisect/commands.ts';
 
@@ -234,6 +235,47 @@ program
       // Where it does not run, and why (Scenario.notOn).
       for (const [machine, why] of Object.entries(scenario.notOn ?? {})) process.stdout.write(`${''.padEnd(width)}  not on ${machine}: ${why}\n`);
     }
+  });
+
+program
+  .command('shell')
+  .description('boot one machine with the kernel a run would build (and a scenario\'s devices) and open a shell in the guest, vfio-helper on its PATH; QEMU ends with the shell')
+  .option('--src <dir>', 'kernel git tree, or debian:6.12 / debian:6.1 / debian:7.2 / debian:unstable (default: the kernel git tree you are in, else debian:6.12)')
+  .option('--ref <rev>', 'commit of --src to boot', 'HEAD')
+  .option('--patch <file>', 'patch to apply (repeatable, in order)', collect, [])
+  .option('--kconfig <file>', 'extra kconfig fragment (repeatable)', collect, [])
+  .option('--profile <name>', 'kconfig profile: lockdep (default), leakcheck, kasan', 'lockdep')
+  .option('--iommu <machine>', `the machine: ${iommuModels.join(', ')}`, 'intel')
+  .option('--scenario <name>', "boot with this scenario's devices (repeatable; default: none)", collect, [])
+  .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
+  .option('--gdb', "open QEMU's gdbstub on 127.0.0.1 and print the gdb command line")
+  .action(async (options) => {
+    const [iommu, ...more] = parseIommus(options.iommu);
+    if (!iommu || more.length) throw new HarnessError('usage', '--iommu: shell boots one machine');
+    const kconfigs = [await profileFragment(options.profile), ...options.kconfig];
+    const progress = createProgress(process.stderr, false);
+    if (!options.src) {
+      const here = await kernelTreeAt(process.cwd());
+      if (here) {
+        options.src = here;
+        progress.step(`booting the kernel tree you are in: ${here} (--src debian:6.12 for Debian's source)`);
+      }
+    }
+    const scenarioList = options.scenario.length ? selectScenarios(options.scenario) : [];
+    // The machine alone is fine here: checked against a scenario that runs on it, or on its own.
+    await checkRunOptions({ ...(options.src ? { src: options.src } : {}), refs: [{ option: '--ref', ref: options.ref }], patches: options.patch, kconfigs: options.kconfig, iommus: [iommu], scenarios: scenarioList.length ? scenarioList : scenarios.filter((scenario) => scenario.iommus.includes(iommu)), accel: options.accel });
+    await prepareCache(cacheLayout());
+    process.exitCode = await runShell({
+      ...(options.src ? { src: options.src } : {}),
+      ref: options.ref,
+      patches: options.patch,
+      kconfigs,
+      iommu,
+      scenarios: scenarioList,
+      accel: options.accel,
+      gdb: Boolean(options.gdb),
+      progress,
+    });
   });
 
 program

@@ -29,6 +29,8 @@ export interface BootOptions {
   hostKeyBlob: Buffer;
   bootTimeoutMs: number;
   progress: Progress;
+  /** QEMU's gdbstub on this 127.0.0.1 port (`shell --gdb`). */
+  gdbPort?: number;
 }
 
 /** What images/init.sh writes to the kernel log right before it starts sshd. */

@@ -19,6 +19,8 @@ export interface MachineSpec {
   cpus?: number;
   /** The host's TSC frequency, given to a TCG guest so it need not measure it (see hostTscKhz). */
   tscKhz?: number;
+  /** QEMU's gdbstub on this 127.0.0.1 port (`iommu-harness shell --gdb`); absent: no gdbstub. */
+  gdbPort?: number;
 }
 
 /**
@@ -135,6 +137,8 @@ export function qemuArgs(spec: MachineSpec): string[] {
     '-netdev',
     'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:0-:22',
   ];
+  // The gdbstub listens on the loopback address only, as the SSH forward does.
+  if (spec.gdbPort !== undefined) args.push('-gdb', `tcp:127.0.0.1:${spec.gdbPort}`);
   // The vIOMMU comes before the PCI devices it translates for.
   if (machine.iommuDevice) args.push('-device', machine.iommuDevice);
   if (machine.ledger) args.push(...viommuTraceArgs(machine.ledger, viommuTracePath(spec.consoleLog)));

@@ -104,6 +104,43 @@ export class GuestShell {
     });
   }
 
+  /**
+   * A person's shell in the guest: stdin, stdout and stderr joined to a login
+   * shell (with a terminal when stdin is one, its size followed), until the
+   * shell exits. No timeout: a person decides when it ends. Its exit code.
+   */
+  interactive(io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream }): Promise<number> {
+    const tty = Boolean(io.stdin.isTTY);
+    return new Promise((resolve, reject) => {
+      const opened = (error: Error | undefined, channel: ssh2.ClientChannel) => {
+        if (error) {
+          reject(new HarnessError('ssh', `could not open a shell in the guest: ${error.message}`));
+          return;
+        }
+        const resize = () => channel.setWindow(io.stdout.rows ?? 24, io.stdout.columns ?? 80, 0, 0);
+        if (tty) {
+          io.stdin.setRawMode(true);
+          io.stdout.on('resize', resize);
+        }
+        io.stdin.pipe(channel);
+        channel.pipe(io.stdout, { end: false });
+        channel.stderr.pipe(io.stderr, { end: false });
+        channel.on('close', (code: number | null) => {
+          io.stdin.unpipe(channel);
+          io.stdin.pause();
+          if (tty) {
+            io.stdin.setRawMode(false);
+            io.stdout.off('resize', resize);
+          }
+          resolve(code ?? 0);
+        });
+      };
+      // Without a terminal (a pipe, a script) the guest's sh reads commands from stdin as they come.
+      if (tty) this.client.shell({ term: process.env.TERM ?? 'xterm', rows: io.stdout.rows ?? 24, cols: io.stdout.columns ?? 80 }, opened);
+      else this.client.exec('sh -l', opened);
+    });
+  }
+
   close(): void {
     this.session?.close();
     this.client.end();

@@ -206,3 +206,8 @@ test('amd: endpoints cold-plugged behind root ports for DMA go on pcie.0 (slot 0
   // No ledger reads QEMU's amd-iommu trace: none is asked for.
   t.false(args.some((arg) => arg.startsWith('file=') || arg.startsWith('enable=')));
 });
+
+test('shell --gdb: QEMU gdbstub on the loopback address only, and none unless asked', (t) => {
+  t.deepEqual(valueAfter(qemuArgs({ ...spec, iommu: 'intel', gdbPort: 40123 }), '-gdb'), ['tcp:127.0.0.1:40123']);
+  t.false(qemuArgs({ ...spec, iommu: 'intel' }).includes('-gdb'));
+});
