@@ -1,6 +1,6 @@
 // The library as a kernel developer uses it in an ava test of their own, with
 // no CLI: a scenario written inline, a machine with the topology it wants,
-// assertions on the findings. The README shows this file's first test.
+// assertions on the findings. docs/scenarios.md shows this file's first test.
 import test from 'ava';
 import { eduDevice, rootPort, runHarness, silentProgress, type Scenario } from '../../harness/index.ts';
 
