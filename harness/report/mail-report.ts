@@ -77,6 +77,7 @@ function findingBlock(result: HarnessResult, run: ScenarioRun, finding: Finding,
   const lines = [`[${number}/${total}] ${finding.title}`];
   const where = [`machine ${machineName(run.iommu)} (${run.accel})`, `scenario ${run.scenario}`, ...(finding.step ? [`step ${finding.step}`] : [])];
   lines.push(`      ${where.join(', ')}`);
+  if (finding.introducedBy) lines.push(`      introduced by ${finding.introducedBy.subject}`);
   if (run.retried) lines.push(`      from a second boot: ${run.retried}`);
   lines.push('', 'reproduce:', ...commandLines(['iommu-harness', ...reproduceArgs(result, run)]), '');
   if (finding.kind === 'report' && finding.report) lines.push(...decodedReport(finding.report));

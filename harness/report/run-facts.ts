@@ -1,6 +1,6 @@
 // What every report format reads off a run the same way: its findings, the
 // steps the result knows about, and the command that runs it again. Pure.
-import type { HarnessResult, ResultReport, ScenarioRun } from './result.ts';
+import type { HarnessResult, IntroducedBy, ResultReport, ScenarioRun } from './result.ts';
 
 export interface Finding {
   kind: 'report' | 'leak' | 'check';
@@ -8,16 +8,19 @@ export interface Finding {
   title: string;
   step?: string;
   report?: ResultReport;
+  /** The patch of a series that first brought it (`run --each-patch`). */
+  introducedBy?: IntroducedBy;
 }
 
 /** What fails the run: reports that are not known issues, leaks, failed checks. */
 export function findingsOf(run: ScenarioRun): Finding[] {
   return [
-    ...run.reports.filter((report) => !report.known).map((report): Finding => ({ kind: 'report', title: report.title, ...(report.step ? { step: report.step } : {}), report })),
+    ...run.reports.filter((report) => !report.known).map((report): Finding => ({ kind: 'report', title: report.title, ...(report.step ? { step: report.step } : {}), report, ...(report.introducedBy ? { introducedBy: report.introducedBy } : {}) })),
     ...run.leaks.map((leak): Finding => ({
       kind: 'leak',
       title: `iommu group ${leak.group} (${leak.devices.join(', ')}) never released`,
       ...(leak.step ? { step: leak.step } : {}),
+      ...(leak.introducedBy ? { introducedBy: leak.introducedBy } : {}),
     })),
     ...run.failedChecks.map((check): Finding => ({ kind: 'check', title: check, ...stepOfCheck(run, check) })),
   ];

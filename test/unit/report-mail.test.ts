@@ -69,3 +69,12 @@ test('mail report: an inconclusive run says why, and a Debian source reproduces 
   t.notRegex(text, /Tested-by|Reported-by/);
   t.deepEqual(reproduceArgs(result, runs[1]!), ['run', '--src', 'debian:6.1', '--iommu', 'intel', '--scenario', 'remove-rescan']);
 });
+
+test('mail report: a finding of an --each-patch series names the patch that brought it', (t) => {
+  const runs = leakRuns();
+  const leak = runs.find((run) => run.leaks.length)!.leaks[0]!;
+  leak.introducedBy = { index: 2, subject: '[PATCH v2 2/2] iommu: drop the group reference in iommu_release_device()' };
+  const text = renderMailReport(resultOf(runs));
+  t.regex(text, /\n {6}introduced by \[PATCH v2 2\/2\] iommu: drop the group reference in/);
+  t.true(text.split('\n').every((line) => line.length <= 80));
+});
