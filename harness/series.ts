@@ -1,6 +1,7 @@
 // `--each-patch`: a series built and judged patch by patch, as the 0-day
 // robot and ktest's PATCHCHECK do, so each finding is blamed on the first
-// patch that brings it. Prefixes 1, 1..2, ... go through runHarness one after
+// patch that brings it. The base alone first (a finding already there is no
+// patch's), then prefixes 1, 1..2, ... go through runHarness one after
 // the other: the same worktree and build directory, so every build after the
 // first is incremental. A finding is followed across prefixes by the bisect's
 // signature (a leak by its scenario step and device, a report by its title),
@@ -14,6 +15,14 @@ import type { Series } from './source/series.ts';
 export async function runEachPatch(request: Omit<RunRequest, 'patches'>, series: Series, run: (request: RunRequest) => Promise<HarnessResult> = runHarness): Promise<HarnessResult> {
   const { patches } = series;
   if (patches.length === 0) throw new HarnessError('usage', '--each-patch needs a series: give --patch');
+  request.progress.step(`--each-patch: the base first, without the series, so what it already shows is blamed on no patch`);
+  let base: HarnessResult;
+  try {
+    base = await run({ ...request, patches: [] });
+  } catch (error) {
+    if (error instanceof HarnessError) throw new HarnessError(error.kind, `the base, without the series: ${error.message}`, { ...(error.logPath ? { logPath: error.logPath } : {}), excerpt: error.excerpt, cause: error });
+    throw error;
+  }
   const results: HarnessResult[] = [];
   for (const [at, patch] of patches.entries()) {
     request.progress.step(`--each-patch: ${patch.subject} (${at + 1} of ${patches.length}${at > 0 ? `, on top of the ${at} before it` : ''})`);
@@ -25,7 +34,7 @@ export async function runEachPatch(request: Omit<RunRequest, 'patches'>, series:
       throw error;
     }
   }
-  return attribute(results, series);
+  return attribute(results, series, base);
 }
 
 /**
@@ -33,11 +42,13 @@ export async function runEachPatch(request: Omit<RunRequest, 'patches'>, series:
  * marked with the first patch whose prefix shows it, and a line per patch.
  * Pure: `results[i]` is the result of patches 1..i+1.
  */
-export function attribute(results: HarnessResult[], series: Series): HarnessResult {
+export function attribute(results: HarnessResult[], series: Series, base?: HarnessResult): HarnessResult {
   const last = results.at(-1);
   if (!last) throw new Error('attribute: no result');
   const byIndex = (index: number): IntroducedBy => ({ index: index + 1, subject: series.patches[index]?.subject ?? `patch ${index + 1}` });
-  const firstWith = (finding: MatchedFinding) => {
+  const firstWith = (finding: MatchedFinding): IntroducedBy => {
+    // Index 0: the base showed it before any patch of the series was applied.
+    if (base && shows(base, finding)) return { index: 0, subject: 'the base, before the series (not brought by a patch)' };
     const found = results.findIndex((result) => shows(result, finding));
     return byIndex(found < 0 ? results.length - 1 : found);
   };
@@ -47,14 +58,15 @@ export function attribute(results: HarnessResult[], series: Series): HarnessResu
     reports: run.reports.map((report) => (report.known ? report : { ...report, introducedBy: firstWith({ run, report }) })),
   }));
   const steps: SeriesStep[] = results.map((result, index) => {
-    const before = index > 0 ? failingFindings(results[index - 1]!) : [];
+    const previous = index > 0 ? results[index - 1] : base;
+    const before = previous ? failingFindings(previous) : [];
     const now = failingFindings(result);
     return {
       index: index + 1,
       subject: series.patches[index]?.subject ?? `patch ${index + 1}`,
       file: series.patches[index]?.file ?? '',
       verdict: result.verdict,
-      introduced: now.filter((finding) => index === 0 || !shows(results[index - 1]!, finding)).map(describeFinding),
+      introduced: now.filter((finding) => !previous || !shows(previous, finding)).map(describeFinding),
       gone: before.filter((finding) => !shows(result, finding)).map(describeFinding),
       buildSeconds: result.timings.buildSeconds,
     };
@@ -62,7 +74,7 @@ export function attribute(results: HarnessResult[], series: Series): HarnessResu
   return {
     ...last,
     runs,
-    timings: { ...last.timings, buildSeconds: results.reduce((sum, result) => sum + result.timings.buildSeconds, 0) },
+    timings: { ...last.timings, buildSeconds: [...(base ? [base] : []), ...results].reduce((sum, result) => sum + result.timings.buildSeconds, 0) },
     series: { patches: steps, skipped: series.skipped.map((cover) => cover.subject) },
   };
 }

@@ -21,12 +21,12 @@ const series: Series = {
 
 const request = { iommus: ['intel' as const], scenarios: [], kconfigs: [], progress: silentProgress };
 
-/** A fake runHarness: the result for the prefix of as many patches as it is given. */
-function prefixes(results: HarnessResult[]) {
+/** A fake runHarness: the result for the prefix of as many patches as it is given; the base (no patch) passes unless told. */
+function prefixes(results: HarnessResult[], base: HarnessResult = resultOf(passRuns())) {
   const asked: string[][] = [];
   const run = async (prefix: { patches: string[] }) => {
     asked.push(prefix.patches);
-    return results[prefix.patches.length - 1]!;
+    return prefix.patches.length === 0 ? base : results[prefix.patches.length - 1]!;
   };
   return { asked, run };
 }
@@ -37,7 +37,8 @@ test('the leak is introduced by the patch whose prefix first shows it, and the p
   const shifted = resultOf(leakRuns().map((run) => ({ ...run, leaks: run.leaks.map((leak) => ({ ...leak, group: leak.group + 3 })) })));
   const { asked, run } = prefixes([resultOf(passRuns()), leaking, shifted]);
   const result = await runEachPatch(request, series, run);
-  t.deepEqual(asked, [['/s/1.patch'], ['/s/1.patch', '/s/2.patch'], ['/s/1.patch', '/s/2.patch', '/s/3.patch']]);
+  // The base alone first: what it already shows is no patch's.
+  t.deepEqual(asked, [[], ['/s/1.patch'], ['/s/1.patch', '/s/2.patch'], ['/s/1.patch', '/s/2.patch', '/s/3.patch']]);
   const leaks = result.runs.flatMap((each) => each.leaks);
   t.true(leaks.length > 0);
   for (const leak of leaks) t.deepEqual(leak.introducedBy, { index: 2, subject: '[PATCH 2/3] iommu: drop the group reference' });
@@ -47,7 +48,7 @@ test('the leak is introduced by the patch whose prefix first shows it, and the p
     [3, 'fail', 0, 0],
   ]);
   t.deepEqual(result.series?.skipped, ['[PATCH 0/3] iommu: group refcounting']);
-  t.is(result.timings.buildSeconds, 3 * 512.3);
+  t.is(result.timings.buildSeconds, 4 * 512.3);
   const table = renderTable(result);
   t.regex(table, /LEAK: iommu group \d+ .*never released.*\n    introduced by \[PATCH 2\/3\] iommu: drop the group reference/);
   t.regex(table, /patch by patch \(--each-patch\):\n  skipped \[PATCH 0\/3\] iommu: group refcounting \(cover letter\)\n  \[PATCH 1\/3\] iommu: a comment: PASS \(nothing new\)\n  \[PATCH 2\/3\] iommu: drop the group reference: FAIL\n    brings intel\/vfio-bind-unbind: LEAK/);
@@ -67,13 +68,22 @@ test('a report present from the first patch is blamed on it; one the last patch 
   const reports = again.runs.flatMap((each) => each.reports.filter((report) => !report.known));
   t.true(reports.length > 0);
   for (const report of reports) t.is(report.introducedBy?.index, 1);
+  // Already in the base: brought by no patch of the series.
+  const inBase = await runEachPatch(request, series, prefixes([warning, warning, warning], warning).run);
+  for (const report of inBase.runs.flatMap((each) => each.reports.filter((candidate) => !candidate.known))) t.like(report.introducedBy, { index: 0, subject: 'the base, before the series (not brought by a patch)' });
+  t.deepEqual(inBase.series!.patches[0]!.introduced, []);
 });
 
 test('a prefix that fails names its patch; no series is a usage error', async (t) => {
   const { HarnessError } = await import('../../harness/errors.ts');
-  const failing = async () => {
+  const failing = async (prefix: { patches: string[] }) => {
+    if (prefix.patches.length === 0) return resultOf(passRuns());
     throw new HarnessError('build', 'the kernel did not build: drivers/iommu/iommu.c:12: error');
   };
   await t.throwsAsync(runEachPatch(request, series, failing), { message: '[PATCH 1/3] iommu: a comment: the kernel did not build: drivers/iommu/iommu.c:12: error' });
+  const baseFails = async () => {
+    throw new HarnessError('build', 'the kernel did not build');
+  };
+  await t.throwsAsync(runEachPatch(request, series, baseFails), { message: 'the base, without the series: the kernel did not build' });
   await t.throwsAsync(runEachPatch(request, { patches: [], skipped: [] }, failing), { message: /--each-patch needs a series/ });
 });
