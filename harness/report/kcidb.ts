@@ -108,9 +108,9 @@ export function kcidbOf(result: HarnessResult, context: RenderContext = {}) {
         build_id: buildId,
         origin,
         path: stepPath,
-        status: step.status === 'skip' ? 'SKIP' : 'FAIL',
-        comment: `${scenarioRun.scenario}/${step.name}: ${step.why.join('; ')}`,
-        misc: step.status === 'skip' ? { skipped: step.why.join('; ') } : { findings: step.why },
+        status: step.status === 'skip' ? 'SKIP' : step.status === 'pass' ? 'PASS' : 'FAIL',
+        comment: `${scenarioRun.scenario}/${step.name}${step.why.length ? `: ${step.why.join('; ')}` : ''}`,
+        misc: step.status === 'skip' ? { skipped: step.why.join('; ') } : step.status === 'pass' ? {} : { findings: step.why },
       });
     }
     for (const report of scenarioRun.reports.filter((candidate) => candidate.known)) {

@@ -23,6 +23,7 @@ function testLines(run: ScenarioRun, number: number): string[] {
     lines.push('    KTAP version 1', `    # Subtest: ${name}`, `    1..${steps.length}`);
     steps.forEach((step, index) => {
       if (step.status === 'skip') lines.push(`    ok ${index + 1} ${testName(step.name)} # SKIP ${oneLine(step.why.join('; '))}`);
+      else if (step.status === 'pass') lines.push(`    ok ${index + 1} ${testName(step.name)}`);
       else lines.push(...step.why.map((why) => `    # ${oneLine(why)}`), `    not ok ${index + 1} ${testName(step.name)}`);
     });
   }

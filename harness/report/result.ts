@@ -92,6 +92,8 @@ export interface ScenarioRun {
    * iommufd), each with the reason. The verdict covers the steps that ran; absent when none.
    */
   skippedSteps?: { step: string; reason: string }[];
+  /** The steps the scenario marked in the kernel log, in order (SCENARIO/ left off); absent for "boot". */
+  steps?: string[];
   /** Where the scenario's seconds went: round trips, QMP, waits (absent for "boot" and runs that never started). */
   cost?: GuestCost;
   /** Notes a reader needs, e.g. a release of a group the log never showed made. */

@@ -35,14 +35,14 @@ function stepOfCheck(run: ScenarioRun, check: string): { step?: string } {
 export interface KnownStep {
   /** The step's name within the scenario ("remove", or "cycle2/remove" with --cycles). */
   name: string;
-  status: 'fail' | 'skip';
+  status: 'fail' | 'skip' | 'pass';
   /** Finding titles of a failed step, the reason of a skipped one. */
   why: string[];
 }
 
 /**
- * The steps the result can speak for: those a finding was placed in and those skipped. A result
- * does not list the steps that ran clean, so a step absent here is not a claim either way.
+ * The steps the result can speak for: those a finding was placed in, those skipped, and in a pass
+ * or a fail the steps the scenario marked that found nothing, in the order they ran.
  */
 export function knownSteps(run: ScenarioRun): KnownStep[] {
   const steps: KnownStep[] = [];
@@ -57,6 +57,14 @@ export function knownSteps(run: ScenarioRun): KnownStep[] {
   for (const skipped of run.skippedSteps ?? []) {
     const name = skipped.step.startsWith(prefix) ? skipped.step.slice(prefix.length) : skipped.step;
     if (!steps.some((step) => step.name === name)) steps.push({ name, status: 'skip', why: [skipped.reason] });
+  }
+  // The steps that ran with nothing found speak for themselves only when every check saw them: in a
+  // pass, or beside a finding in a fail; in an inconclusive or an erroring run they claim nothing.
+  if (run.verdict === 'pass' || run.verdict === 'fail') {
+    for (const name of run.steps ?? []) if (!steps.some((step) => step.name === name)) steps.push({ name, status: 'pass', why: [] });
+    const order = run.steps ?? [];
+    const rank = (name: string) => (order.includes(name) ? order.indexOf(name) : order.length);
+    steps.sort((a, b) => rank(a.name) - rank(b.name));
   }
   return steps;
 }

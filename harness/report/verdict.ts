@@ -207,6 +207,7 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
       ...(error ? { error } : {}),
       inconclusive,
       ...(outcome.skippedSteps?.length ? { skippedSteps: outcome.skippedSteps } : {}),
+      ...stepsMarked(fromConsole, outcome.scenario),
       ...(outcome.cost ? { cost: outcome.cost } : {}),
       notes,
       accel: evidence.accel,
@@ -364,6 +365,13 @@ function stepAtLine(log: ParsedLog, line: number): string | undefined {
 }
 
 /** Lines from a scenario's first mark to the next scenario's first mark. */
+/** The steps a scenario marked in the console, each once, in order: what KTAP and KCIDB list as subtests. */
+function stepsMarked(log: ParsedLog, scenario: string): { steps?: string[] } {
+  const prefix = `${scenario}/`;
+  const steps = [...new Set(log.marks.filter((mark) => mark.step.startsWith(prefix)).map((mark) => mark.step.slice(prefix.length)))];
+  return steps.length ? { steps } : {};
+}
+
 function scenarioSpan(log: ParsedLog, scenario: string): { start: number; end: number } {
   const first = log.marks.findIndex((mark) => mark.step.startsWith(`${scenario}/`));
   if (first < 0) return { start: Infinity, end: -Infinity };
