@@ -127,10 +127,16 @@ function leakLedger(run: ScenarioRun, finding: Finding): string[] {
   const leak = run.leaks.find((candidate) => finding.title.startsWith(`iommu group ${candidate.group} `));
   if (!leak) return [finding.title];
   const instances = run.groups.filter((group) => group.id === leak.group);
+  const made = instances.find((group) => !group.released)?.madeIn ?? instances.at(-1)?.madeIn;
+  // The steps between the group's making and its last device's departure: what used it.
+  const steps = run.steps ?? [];
+  const from = made && made !== 'boot' ? steps.indexOf(made.slice(run.scenario.length + 1)) : 0;
+  const to = leak.step ? steps.indexOf(leak.step.slice(run.scenario.length + 1)) : steps.length - 1;
+  const used = steps.slice(Math.max(from, 0), to >= 0 ? to : steps.length);
   return [
     `iommu group ${leak.group}, its ledger from the kernel log:`,
-    `  added:        ${leak.devices.join(', ')}${instances.length > 1 ? ` (group ${leak.group} was made ${instances.length} times in this scenario)` : ''}`,
-    `  used by:      scenario ${run.scenario}`,
+    `  added:        ${leak.devices.join(', ')}${made ? ` (group made ${made === 'boot' ? 'at boot' : `in step ${made}`})` : ''}${instances.length > 1 ? ` (group ${leak.group} was made ${instances.length} times in this scenario)` : ''}`,
+    `  used by:      scenario ${run.scenario}${used.length ? `, steps ${used.join(', ')}` : ''}`,
     `  device gone:  ${leak.step ? `in step ${leak.step}` : 'in a step the log does not name'}`,
     '  released:     never ("Releasing iommu group" did not follow)',
   ];

@@ -50,6 +50,8 @@ export interface ResultGroup {
   id: number;
   devices: string[];
   released: boolean;
+  /** The step mark in effect when the kernel made the group (`Allocated group N`), or "boot"; absent when the log has no allocation line. */
+  madeIn?: string;
 }
 
 export interface ResultLeak {

@@ -199,7 +199,7 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
       iommu: evidence.iommu,
       scenario: outcome.scenario,
       verdict: judge(findings, error, inconclusive),
-      groups: groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released })),
+      groups: groups.map((group) => ({ id: group.id, devices: group.devices, released: group.released, ...madeIn(groupSource, group) })),
       leaks: leaks.map(toResultLeak),
       ...(unconfirmedLeaks.length ? { unconfirmedLeaks } : {}),
       reports: scenarioReports,
@@ -365,6 +365,13 @@ function stepAtLine(log: ParsedLog, line: number): string | undefined {
 }
 
 /** Lines from a scenario's first mark to the next scenario's first mark. */
+/** Where the group's ledger begins: the step mark before its `Allocated group` line, or the boot. */
+function madeIn(log: ParsedLog, group: GroupRecord): { madeIn?: string } {
+  if (group.allocatedLine === undefined) return {};
+  const mark = log.marks.filter((candidate) => candidate.line < group.allocatedLine!).at(-1);
+  return { madeIn: mark?.step ?? 'boot' };
+}
+
 /** The steps a scenario marked in the console, each once, in order: what KTAP and KCIDB list as subtests. */
 function stepsMarked(log: ParsedLog, scenario: string): { steps?: string[] } {
   const prefix = `${scenario}/`;

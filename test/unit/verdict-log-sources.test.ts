@@ -63,7 +63,7 @@ test('a dmesg whose ring buffer wrapped is not the group ledger, whatever marks 
   const run = runs.find((candidate) => candidate.scenario === 'vfio-bind-unbind');
   t.is(run?.error, undefined);
   t.is(run?.verdict, 'pass');
-  t.deepEqual(run?.groups, [{ id: 3, devices: ['0000:01:00.0'], released: true }]);
+  t.deepEqual(run?.groups, [{ id: 3, devices: ['0000:01:00.0'], released: true, madeIn: 'boot' }]);
 });
 
 test("the kmemleak dump is judged under the kmemleak pseudo-scenario, apart from dmesg", (t) => {

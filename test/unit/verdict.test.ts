@@ -49,7 +49,7 @@ test('a removed device whose group is released passes, with the group accounted'
     ['boot', 'pass'],
     ['vfio-bind-unbind', 'pass'],
   ]);
-  t.deepEqual(runs[1]?.groups, [{ id: 3, devices: ['0000:01:00.0'], released: true }]);
+  t.deepEqual(runs[1]?.groups, [{ id: 3, devices: ['0000:01:00.0'], released: true, madeIn: 'boot' }]);
   t.is(overallVerdict(runs), 'pass');
 });
 
