@@ -166,7 +166,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   const coverage = await coverageOf([...preparedByArch.values()].map((each) => each.kernel), runs);
   return {
     verdict: verdictWithCoverage(overallVerdict(runs), coverage),
-    kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release, config: prepared.kernel.artifacts.config },
+    kernel: { ...prepared.kernel.source, release: prepared.kernel.artifacts.release, config: prepared.kernel.artifacts.config, buildLog: prepared.kernel.artifacts.buildLog },
     runs,
     unusedKnownIssues: unusedKnownIssues(known, runs, prepared.kernel.artifacts.release),
     timings: { buildSeconds: [...preparedByArch.values()].reduce((sum, each) => sum + each.kernel.buildSeconds, 0), bootSeconds, bootTimelines, totalSeconds: (Date.now() - started) / 1000 },

@@ -151,7 +151,7 @@ async function writeFormats(result: HarnessResult, options: Record<string, strin
       configFile = `${file}.config`;
       await copyFile(result.kernel.config, configFile);
     }
-    const context: RenderContext = { ...(options.kcidbOrigin ? { origin: options.kcidbOrigin } : {}), ...(configFile ? { configFile } : {}) };
+    const context: RenderContext = { ...(options.kcidbOrigin ? { origin: options.kcidbOrigin } : {}), ...(configFile ? { configFile } : {}), ...(result.kernel.buildLog ? { buildLog: result.kernel.buildLog } : {}) };
     await writeFile(file, reportFormat(name)!.render(result, context));
   }
 }

@@ -125,6 +125,8 @@ export interface KernelInfo {
   preemption?: Preemption;
   /** The built kernel's full .config, as kept in the cache beside the kernel. */
   config?: string;
+  /** Its build log, kept beside it. */
+  buildLog?: string;
 }
 
 export interface HarnessResult {

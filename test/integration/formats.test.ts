@@ -31,6 +31,12 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
   const kcidb = JSON.parse(await readFile(file('k.json'), 'utf8')) as { tests: { path: string; status: string }[] };
   t.true(validate(kcidb), JSON.stringify(validate.errors));
   t.true(kcidb.tests.some((entry) => entry.path === 'iommu.virtio.vfio_bind_unbind' && entry.status === 'PASS'), JSON.stringify(kcidb.tests));
+  // Every step of the pass is a test of its own; the build names its log and config.
+  t.true(kcidb.tests.some((entry) => entry.path === 'iommu.virtio.vfio_bind_unbind.remove' && entry.status === 'PASS'), JSON.stringify(kcidb.tests.map((entry) => entry.path)));
+  const build = (kcidb as unknown as { builds: { log_url?: string; config_url?: string; architecture?: string }[] }).builds[0];
+  t.regex(build?.log_url ?? '', /^file:\/\/.*build\.log$/);
+  t.regex(build?.config_url ?? '', /^file:\/\/.*r\.txt\.config$|^file:\/\/.*\/config$/);
+  t.is(build?.architecture, 'x86_64');
   t.regex(await readFile(file('t.tap'), 'utf8'), /^KTAP version 1\n[\s\S]*^ok \d+ virtio\.vfio-bind-unbind$/m);
   t.regex(await readFile(file('j.xml'), 'utf8'), /<testcase classname="iommu\.virtio" name="vfio-bind-unbind"/);
   const again = await execa('node', [cli, 'report', file('res.json'), '--format', 'tap']);
