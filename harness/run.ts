@@ -189,8 +189,8 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
 }
 
 /**
- * The changed files held against the build and the machines that booted. A
- * kernel an older harness built has no record: said, and judged as before.
+ * The changed files held against the build and the machines that booted.
+ * Every kernel obtainKernel returns has its record (one without is rebuilt).
  * With a kernel per architecture, a file counts as built when any of them built it.
  */
 export async function coverageOf(kernels: ObtainedKernel | ObtainedKernel[], runs: ScenarioRun[]): Promise<PatchCoverage | undefined> {

@@ -12,7 +12,7 @@ import { releaseNotice } from '../source/releases.ts';
 import { checkGitTree, fileAtCommit, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
 import { uncommittedFor } from '../source/uncommitted.ts';
 import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, switchedOffOptions, type AbsentOption, type ConfigFragment } from './kconfig.ts';
-import { recordBuiltChanges } from './built-files.ts';
+import { readBuiltChanges, recordBuiltChanges } from './built-files.ts';
 import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
 import { preemptionOf, preemptionRequest, type Preemption } from './preemption.ts';
 import { archOf, type Arch } from '../machine/arches.ts';
@@ -148,14 +148,20 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     const preemption = preemptionOf(await readFile(artifacts.config, 'utf8'), fromFragments);
     return preemption ? { ...source, preemption } : source;
   };
-  const cached = await cachedKernel(layout, key, arch);
+  // A kernel an older harness cached has no record of what it compiled, so the
+  // patch's files could not be held against it: it is built again (incrementally).
+  const fromCache = async () => {
+    const kernel = await cachedKernel(layout, key, arch);
+    return kernel && (await readBuiltChanges(kernel.dir)) ? kernel : undefined;
+  };
+  const cached = await fromCache();
   if (cached) {
     progress.step(`kernel ${cached.release}${arch === 'x86_64' ? '' : ` (${arch})`} from cache (${key})`);
     return { artifacts: cached, source: await withPreemption(cached), absentOptions: absent, buildSeconds: 0 };
   }
   const worktree = worktreeFor(layout, repo);
   return withLock(layout.locks, path.basename(worktree), 120 * 60_000, async (lockLost) => {
-    const raced = await cachedKernel(layout, key, arch);
+    const raced = await fromCache();
     if (raced) return { artifacts: raced, source: await withPreemption(raced), absentOptions: absent, buildSeconds: 0 };
     const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress, cancelSignal: lockLost, ...(uncommitted ? { uncommitted } : {}) });
     // One build directory per worktree and config: patch variants of one

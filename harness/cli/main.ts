@@ -5,7 +5,7 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ExitCode, HarnessError } from '../errors.ts';
-import { createProgress } from '../log.ts';
+import { createProgress, type Progress } from '../log.ts';
 import { installReaper } from '../machine/reaper.ts';
 import { iommuModels } from '../machine/topology.ts';
 import { cacheLayout, prepareCache } from '../cache.ts';
@@ -82,14 +82,7 @@ program
     const progress = createProgress(process.stderr, options.quiet);
     const invalidOrigin = checkOrigin(options.kcidbOrigin);
     if (invalidOrigin) throw new HarnessError('usage', `--kcidb-origin: ${invalidOrigin}`);
-    if (!options.src) {
-      // Standing in a kernel tree means "test this tree", as `check` reads it.
-      const here = await kernelTreeAt(process.cwd());
-      if (here) {
-        options.src = here;
-        progress.step(`testing the kernel tree you are in: ${here} (--src debian:6.12 for Debian's source)`);
-      }
-    }
+    options.src ??= await treeYouStandIn(progress, 'testing');
     for (const option of ['report', 'kcidb', 'junit', 'tap'] as const) if (options[option]) await checkOutputFile(options[option], `--${option}`);
     // A b4 series: its cover letter skipped, one file per patch for --each-patch, its base-commit as the base.
     const series = await readSeries(options.patch, { splitDir: path.join(cacheLayout().root, 'series'), split: Boolean(options.eachPatch) });
@@ -154,6 +147,13 @@ async function writeFormats(result: HarnessResult, options: Record<string, strin
     const context: RenderContext = { ...(options.kcidbOrigin ? { origin: options.kcidbOrigin } : {}), ...(configFile ? { configFile } : {}), ...(result.kernel.buildLog ? { buildLog: result.kernel.buildLog } : {}) };
     await writeFile(file, reportFormat(name)!.render(result, context));
   }
+}
+
+/** Without --src, standing in a kernel tree means "this tree", as `check` reads it; said, since the default is otherwise Debian's 6.12. */
+async function treeYouStandIn(progress: Progress, doing: string): Promise<string | undefined> {
+  const here = await kernelTreeAt(process.cwd());
+  if (here) progress.step(`${doing} the kernel tree you are in: ${here} (--src debian:6.12 for Debian's source)`);
+  return here;
 }
 
 /** The files the --patch files change, for choosing machines before anything is built. */
@@ -254,13 +254,7 @@ program
     if (!iommu || more.length) throw new HarnessError('usage', '--iommu: shell boots one machine');
     const kconfigs = [await profileFragment(options.profile), ...options.kconfig];
     const progress = createProgress(process.stderr, false);
-    if (!options.src) {
-      const here = await kernelTreeAt(process.cwd());
-      if (here) {
-        options.src = here;
-        progress.step(`booting the kernel tree you are in: ${here} (--src debian:6.12 for Debian's source)`);
-      }
-    }
+    options.src ??= await treeYouStandIn(progress, 'booting');
     const scenarioList = options.scenario.length ? selectScenarios(options.scenario) : [];
     // The machine alone is fine here: checked against a scenario that runs on it, or on its own.
     await checkRunOptions({ ...(options.src ? { src: options.src } : {}), refs: [{ option: '--ref', ref: options.ref }], patches: options.patch, kconfigs: options.kconfig, iommus: [iommu], scenarios: scenarioList.length ? scenarioList : scenarios.filter((scenario) => scenario.iommus.includes(iommu)), accel: options.accel });

@@ -78,7 +78,11 @@ export async function runShell(request: ShellRequest, io = { stdin: process.stdi
   try {
     progress.step(`${request.iommu}: a shell in the guest (kernel ${prepared.kernel.artifacts.release}); the console is ${machine.consoleLog}; exit to stop the machine`);
     if (gdbPort !== undefined) progress.step(`gdb: gdb ${prepared.kernel.artifacts.vmlinux} -ex 'target remote 127.0.0.1:${gdbPort}'`);
-    return await machine.shell.interactive(io);
+    return await machine.shell.interactive(io).catch((error: unknown) => {
+      // The console is where a lost guest says why.
+      if (error instanceof HarnessError && !error.logPath) throw new HarnessError(error.kind, error.message, { logPath: machine.consoleLog, cause: error });
+      throw error;
+    });
   } finally {
     await machine.stop();
   }

@@ -132,7 +132,9 @@ export class GuestShell {
             io.stdin.setRawMode(false);
             io.stdout.off('resize', resize);
           }
-          resolve(code ?? 0);
+          // No exit status: the shell did not exit, the connection went (a panic, QEMU gone).
+          if (typeof code === 'number') resolve(code);
+          else reject(new HarnessError('guest', 'the guest shell ended without an exit status: the SSH connection was lost (see the console log)'));
         });
       };
       // Without a terminal (a pipe, a script) the guest's sh reads commands from stdin as they come.
