@@ -4,8 +4,12 @@
 // its own kernel from the shared cache), interleaved with this tree's, and
 // the table shows both side by side: the before/after of a change, on the same
 // machine in the same minutes.
-//   tsx scripts/bench.ts [--baseline REF] [--boots 5] [--runs 3]
+//   tsx scripts/bench.ts [--baseline REF] [--boots 5] [--runs 3] [--cold]
 // Measures:
+//   with --cold, first: a cold build of the default kernel per version, as a new
+//     machine does it (a scratch cache with no build directory, kernel or image,
+//     ccache off; the kernel source and worktree are the cache's own), with the
+//     number of kbuild targets it compiled
 //   boot to SSH per vIOMMU and its breakdown (library boots of this tree, --boots each,
 //     plus boot + one command + quit); for the baseline, its `run` boots' times
 //   `run --iommu intel,virtio` (every scenario), --runs times: wall, the CLI's own
@@ -37,6 +41,7 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
     boots: { type: 'string', default: '5' },
     runs: { type: 'string', default: '3' },
+    cold: { type: 'boolean', default: false },
   },
 });
 const whole = (name: string, text: string) => {
@@ -90,9 +95,9 @@ interface CliSample {
 }
 
 /** Runs the version's CLI as a user would; the wall time is the whole process's. */
-async function cli(version: Version, args: string[], jsonFile: string): Promise<CliSample> {
+async function cli(version: Version, args: string[], jsonFile: string, env: NodeJS.ProcessEnv = process.env): Promise<CliSample> {
   const started = performance.now();
-  const child = await $({ cwd: version.dir, nothrow: true, quiet: true, input: '' })`node bin/iommu-harness.js ${args} --json ${jsonFile}`;
+  const child = await $({ cwd: version.dir, nothrow: true, quiet: true, input: '', env })`node bin/iommu-harness.js ${args} --json ${jsonFile}`;
   const wall = (performance.now() - started) / 1000;
   const text = await readFile(jsonFile, 'utf8').catch(() => undefined);
   await rm(jsonFile, { force: true });
@@ -116,6 +121,44 @@ async function baselineVersion(ref: string, scratch: string): Promise<Version> {
   await symlink(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'));
   const commit = (await $({ quiet: true })`git -C ${dir} rev-parse --short HEAD`).stdout.trim();
   return { name: `${ref} (${commit})`, dir };
+}
+
+// --- cold builds: what a new machine and a newcomer wait for first -----------------
+
+interface ColdBuild {
+  wall: number;
+  buildSeconds: number;
+  targets: number;
+  exitCode: number;
+}
+
+/**
+ * One cold build of the default kernel by `version`: a scratch cache whose
+ * sources and keys are the real cache's (unpacking Debian's source is not the
+ * build), with a worktree of its own and no build directory, kernel or image,
+ * ccache off. Its worktree's registration in the source repository is pruned after.
+ */
+async function coldBuild(version: Version): Promise<ColdBuild> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'iommu-harness-bench-cold-'));
+  const forget = register({ reap: () => void rm(root, { recursive: true, force: true }) });
+  try {
+    for (const shared of ['sources', 'keys'] as const) {
+      await mkdir(layout[shared], { recursive: true });
+      await symlink(layout[shared], path.join(root, shared));
+    }
+    const sample = await cli(version, ['run', '--iommu', 'none', '--scenario', 'vfio-noiommu', '--quiet'], path.join(scratch, 'cold.json'), {
+      ...process.env,
+      IOMMU_HARNESS_CACHE: root,
+      CCACHE_DISABLE: '1',
+    });
+    const targets = Number((await readFile(path.join(root, 'builds', '.cold-build-lines'), 'utf8').catch(() => '')).trim()) || NaN;
+    return { wall: sample.wall, buildSeconds: sample.result?.timings.buildSeconds ?? NaN, targets, exitCode: sample.exitCode };
+  } finally {
+    forget();
+    await rm(root, { recursive: true, force: true });
+    const source = await ensureDebianSource(layout, defaultDebianRelease, silentProgress).catch(() => undefined);
+    if (source) await $({ nothrow: true, quiet: true })`git -C ${source} worktree prune`;
+  }
 }
 
 // --- library boots of this tree: the breakdown ----------------------------------
@@ -170,6 +213,7 @@ interface VersionSamples {
   patchBuild: number[];
   bisectStepWall: number[];
   exitCodes: number[];
+  cold?: ColdBuild;
 }
 
 function emptySamples(): VersionSamples {
@@ -197,6 +241,16 @@ if (values.baseline) versions.push(await baselineVersion(values.baseline, scratc
 const samples = new Map(versions.map((version) => [version.name, emptySamples()]));
 
 try {
+  // First, while nothing of the bench has warmed anything: one after the other, never side by side.
+  if (values.cold) {
+    for (const version of versions) {
+      progress.step(`bench: ${version.name}: cold build of the default kernel`);
+      const cold = await coldBuild(version);
+      const mine = samples.get(version.name);
+      if (mine) mine.cold = cold;
+      progress.step(`bench: ${version.name}: cold build ${cold.buildSeconds.toFixed(0)} s, ${cold.targets} targets (whole command ${cold.wall.toFixed(0)} s)`);
+    }
+  }
   // Each version builds its own default kernel once (not measured): the cache keeps both.
   for (const version of versions) {
     progress.step(`bench: ${version.name}: warming the cache`);
@@ -236,6 +290,7 @@ try {
           patchToVerdictSeconds: median(mine.patchWall),
           patchBuildSeconds: median(mine.patchBuild),
           bisectStepSeconds: median(mine.bisectStepWall),
+          ...(mine.cold ? { coldBuild: mine.cold } : {}),
           exitCodes: mine.exitCodes,
           scenarioCosts: Object.fromEntries(
             Object.entries(mine.scenarioCosts).map(([name, costs]) => [name, costs.reduce(addCosts, noCost)]),
@@ -267,6 +322,12 @@ try {
   // The table: one column per version, medians.
   const column = (pick: (m: (typeof versionMedians)[string]) => number) => versions.map((version) => seconds(pick(versionMedians[version.name] as (typeof versionMedians)[string])).padStart(16));
   const rows: [string, (m: (typeof versionMedians)[string]) => number][] = [
+    ...(values.cold
+      ? ([
+          ['cold build of the default kernel', (m) => m.coldBuild?.buildSeconds ?? NaN],
+          ['  the whole cold command (build, image, boot)', (m) => m.coldBuild?.wall ?? NaN],
+        ] as [string, (m: (typeof versionMedians)[string]) => number][])
+      : []),
     ...benchIommus.map((iommu): [string, (m: (typeof versionMedians)[string]) => number] => [`boot to SSH, ${iommu} (run's boots)`, (m) => m.bootToSshSeconds[iommu] ?? NaN]),
     ['run --iommu intel,virtio, every scenario', (m) => m.runBothSeconds],
     ['one-file patch to verdict, both vIOMMUs', (m) => m.patchToVerdictSeconds],
@@ -278,6 +339,7 @@ try {
     `accelerator ${results.accel}; medians of ${runs} run(s) per version, ${boots} library boot(s) per vIOMMU`,
     `${'measure'.padEnd(44)}${versions.map((version) => version.name.slice(0, 15).padStart(16)).join('')}`,
     ...rows.map(([label, pick]) => `${label.padEnd(44)}${column(pick).join('')}`),
+    ...(values.cold ? [`${'  kbuild targets compiled (count)'.padEnd(44)}${versions.map((version) => String(samples.get(version.name)?.cold?.targets ?? '-').padStart(16)).join('')}`] : []),
     '',
     `boot breakdown, this tree (median of ${boots}):`,
     ...Object.entries(breakdown).map(
