@@ -157,14 +157,29 @@ export async function refreshUnstableLists(stateDir: string, options: { cancelSi
   const release = (await readdir(path.join(stateDir, 'lists')).catch(() => [] as string[])).find((name) => name.endsWith(`_dists_${unstableSuite}_InRelease`));
   const age = release ? (options.now ?? Date.now()) - (await stat(path.join(stateDir, 'lists', release))).mtimeMs : Infinity;
   if (previous === sourcesList && age < listsMaxAgeMs) return undefined;
-  const update = await apt('apt-get', stateDir, ['update'], options);
-  const failed = update.exitCode !== 0 || /^(E:|Err:)/m.test(`${update.stdout}\n${update.stderr}`);
+  let update = await apt('apt-get', stateDir, ['update'], options);
+  let failed = update.exitCode !== 0 || /^(E:|Err:)/m.test(`${update.stdout}\n${update.stderr}`);
+  // A mirror that stopped following sid (a snapshot, a frozen or lagging local
+  // mirror) serves a Release file past its Valid-Until. Its lists are still
+  // signed and checked; they are used as they are, and the run says how old
+  // they are, since the kernel source it names may not be sid's newest.
+  const expired = failed ? expiredRelease(`${update.stdout}\n${update.stderr}`) : undefined;
+  if (expired) {
+    update = await apt('apt-get', stateDir, ['-o', 'Acquire::Check-Valid-Until=false', 'update'], options);
+    failed = update.exitCode !== 0 || /^(E:|Err:)/m.test(`${update.stdout}\n${update.stderr}`);
+    if (!failed) return `Debian ${unstableSuite}'s Release file on ${mirror} expired ${expired} ago (the mirror no longer follows ${unstableSuite}): its signed lists are used as they are, so the kernel source may not be ${unstableSuite}'s newest`;
+  }
   if (!failed) return undefined;
   if (release && previous === sourcesList) {
     const error = aptFailure(`could not refresh Debian ${unstableSuite}'s package lists from ${mirror}`, update);
     return `${error.message}; using the lists of ${new Date(Date.now() - age).toISOString().slice(0, 10)}`;
   }
   throw aptFailure(`could not read Debian ${unstableSuite}'s package lists from ${mirror}`, update);
+}
+
+/** How long ago apt says a Release file expired (`31d 15h 51min 59s`), when that is why an update failed. */
+export function expiredRelease(output: string): string | undefined {
+  return /Release file for \S+ is expired \(invalid since ([^)]+)\)/.exec(output)?.[1];
 }
 
 /** The `linux-source-X.Y` package and version unstable has for `wanted` (`unstable`: its newest). */

@@ -12,7 +12,7 @@ import { renderTable } from '../../harness/report/table.ts';
 import { judgeBoot } from '../../harness/report/verdict.ts';
 import { featuresOf, missingFeatureReason } from '../../harness/scenario/features.ts';
 import { debianReleaseOf, isInstalledRelease } from '../../harness/source/debian-source.ts';
-import { debianMirror, kernelSourcePackages, parseDeb822Sources, parseOneLineSources, privateAptOptions, showVersion } from '../../harness/source/debian-download.ts';
+import { debianMirror, expiredRelease, kernelSourcePackages, parseDeb822Sources, parseOneLineSources, privateAptOptions, showVersion } from '../../harness/source/debian-download.ts';
 import { releaseNotice } from '../../harness/source/releases.ts';
 
 const v61 = { major: 6, minor: 1 };
@@ -48,7 +48,6 @@ test('a later fragment that sets an annotated option without the annotation asks
 test("the shipped fragments on 6.1 leave out exactly the options 6.1 lacks", async (t) => {
   const fragments = await loadFragments([]);
   t.deepEqual(absentOptions(fragments, v61).map((option) => option.option).sort(), [
-    'CONFIG_DEBUG_INFO_COMPRESSED_NONE',
     'CONFIG_IOMMUFD',
     'CONFIG_VFIO_CONTAINER',
     'CONFIG_VFIO_DEVICE_CDEV',
@@ -207,4 +206,12 @@ test('the JSON and the table carry the Debian package version', (t) => {
   };
   t.regex(renderTable(result), /^kernel 7\.2\.13 from debian:linux-source-7\.2 \(7\.2\.13-1\)$/m);
   t.is(JSON.parse(JSON.stringify(result)).kernel.packageVersion, '7.2.13-1');
+});
+
+test("a mirror whose sid Release file expired is named with how long ago (apt's own message), other failures are not", (t) => {
+  // apt-get update against a mirror that stopped following sid (seen on 2026-12-07).
+  const output = 'E: Release file for http://deb.debian.org/debian/dists/sid/InRelease is expired (invalid since 31d 15h 51min 59s). Updates for this repository will not be applied.';
+  t.is(expiredRelease(output), '31d 15h 51min 59s');
+  t.is(expiredRelease("E: The repository 'http://deb.debian.org/debian sid Release' does not have a Release file."), undefined);
+  t.is(expiredRelease(''), undefined);
 });
