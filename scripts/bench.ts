@@ -4,12 +4,14 @@
 // its own kernel from the shared cache), interleaved with this tree's, and
 // the table shows both side by side: the before/after of a change, on the same
 // machine in the same minutes.
-//   tsx scripts/bench.ts [--baseline REF] [--boots 5] [--runs 3] [--cold]
+//   tsx scripts/bench.ts [--baseline REF] [--boots 5] [--runs 3] [--cold] [--cold-src debian:6.12,debian:7.2]
 // Measures:
-//   with --cold, first: a cold build of the default kernel per version, as a new
-//     machine does it (a scratch cache with no build directory, kernel or image,
-//     ccache off; the kernel source and worktree are the cache's own), with the
-//     number of kbuild targets it compiled
+//   with --cold, first: a cold build of each --cold-src kernel (default: the
+//     default kernel) per version, as a new machine does it (a scratch cache with
+//     no build directory, kernel or image, ccache off; the kernel source is the
+//     cache's own), with the number of kbuild targets it compiled and the CPU
+//     seconds it took (user + system of every process it started: what a
+//     loaded machine changes least)
 //   boot to SSH per vIOMMU and its breakdown (library boots of this tree, --boots each,
 //     plus boot + one command + quit); for the baseline, its `run` boots' times
 //   `run --iommu intel,virtio` (every scenario), --runs times: wall, the CLI's own
@@ -17,7 +19,7 @@
 //   one-file patch to verdict: `run --patch ONE-FILE --iommu intel,virtio`, --runs times
 //   bisect step: `check --src DEBIAN-REPO --patch ONE-FILE --iommu intel --scenario vfio-bind-unbind`
 // Writes out/bench.json.
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     boots: { type: 'string', default: '5' },
     runs: { type: 'string', default: '3' },
     cold: { type: 'boolean', default: false },
+    'cold-src': { type: 'string', default: 'debian:6.12' },
   },
 });
 const whole = (name: string, text: string) => {
@@ -51,6 +54,7 @@ const whole = (name: string, text: string) => {
 };
 const boots = whole('boots', values.boots);
 const runs = whole('runs', values.runs);
+const coldSources = values['cold-src'].split(',').map((src) => src.trim()).filter(Boolean);
 const progress = createProgress(process.stderr);
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const layout = cacheLayout();
@@ -90,15 +94,27 @@ async function oneFilePatch(dir: string): Promise<string> {
 
 interface CliSample {
   wall: number;
+  /** User + system CPU seconds of the CLI and everything it started (bash's `times`). */
+  cpu: number;
   exitCode: number;
   result?: HarnessResult;
+}
+
+/** The children's line of bash's `times` (`0m1.250s 0m0.310s`) as seconds of user + system time. */
+function childCpuSeconds(stderr: string): number {
+  const line = stderr.trimEnd().split('\n').at(-1) ?? '';
+  const match = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(line.trim());
+  return match ? Number(match[1]) * 60 + Number(match[2]) + Number(match[3]) * 60 + Number(match[4]) : NaN;
 }
 
 /** Runs the version's CLI as a user would; the wall time is the whole process's. */
 async function cli(version: Version, args: string[], jsonFile: string, env: NodeJS.ProcessEnv = process.env): Promise<CliSample> {
   const started = performance.now();
-  const child = await $({ cwd: version.dir, nothrow: true, quiet: true, input: '', env })`node bin/iommu-harness.js ${args} --json ${jsonFile}`;
+  // bash's `times` reports the CPU time of the CLI and all it waited for; the arguments go in as "$@".
+  const script = 'node bin/iommu-harness.js "$@"; status=$?; times >&2; exit $status';
+  const child = await $({ cwd: version.dir, nothrow: true, quiet: true, input: '', env })`bash -c ${script} bash ${args} --json ${jsonFile}`;
   const wall = (performance.now() - started) / 1000;
+  const cpu = childCpuSeconds(child.stderr);
   const text = await readFile(jsonFile, 'utf8').catch(() => undefined);
   await rm(jsonFile, { force: true });
   let result: HarnessResult | undefined;
@@ -110,7 +126,7 @@ async function cli(version: Version, args: string[], jsonFile: string, env: Node
     result = undefined;
   }
   if (child.exitCode !== 0) progress.warn(`bench: ${version.name}: ${args.slice(0, 2).join(' ')} exited ${child.exitCode}: ${child.stderr.split('\n').filter(Boolean).slice(-1)[0] ?? ''}`);
-  return { wall, exitCode: child.exitCode ?? -1, ...(result ? { result } : {}) };
+  return { wall, cpu, exitCode: child.exitCode ?? -1, ...(result ? { result } : {}) };
 }
 
 /** The baseline as a detached worktree of this repository, with this tree's node_modules. */
@@ -126,7 +142,9 @@ async function baselineVersion(ref: string, scratch: string): Promise<Version> {
 // --- cold builds: what a new machine and a newcomer wait for first -----------------
 
 interface ColdBuild {
+  src: string;
   wall: number;
+  cpu: number;
   buildSeconds: number;
   targets: number;
   exitCode: number;
@@ -138,7 +156,7 @@ interface ColdBuild {
  * build), with a worktree of its own and no build directory, kernel or image,
  * ccache off. Its worktree's registration in the source repository is pruned after.
  */
-async function coldBuild(version: Version): Promise<ColdBuild> {
+async function coldBuild(version: Version, src: string): Promise<ColdBuild> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'iommu-harness-bench-cold-'));
   const forget = register({ reap: () => void rm(root, { recursive: true, force: true }) });
   try {
@@ -146,18 +164,20 @@ async function coldBuild(version: Version): Promise<ColdBuild> {
       await mkdir(layout[shared], { recursive: true });
       await symlink(layout[shared], path.join(root, shared));
     }
-    const sample = await cli(version, ['run', '--iommu', 'none', '--scenario', 'vfio-noiommu', '--quiet'], path.join(scratch, 'cold.json'), {
+    const sample = await cli(version, ['run', '--src', src, '--iommu', 'none', '--scenario', 'vfio-noiommu', '--quiet'], path.join(scratch, 'cold.json'), {
       ...process.env,
       IOMMU_HARNESS_CACHE: root,
       CCACHE_DISABLE: '1',
     });
     const targets = Number((await readFile(path.join(root, 'builds', '.cold-build-lines'), 'utf8').catch(() => '')).trim()) || NaN;
-    return { wall: sample.wall, buildSeconds: sample.result?.timings.buildSeconds ?? NaN, targets, exitCode: sample.exitCode };
+    return { src, wall: sample.wall, cpu: sample.cpu, buildSeconds: sample.result?.timings.buildSeconds ?? NaN, targets, exitCode: sample.exitCode };
   } finally {
     forget();
     await rm(root, { recursive: true, force: true });
-    const source = await ensureDebianSource(layout, defaultDebianRelease, silentProgress).catch(() => undefined);
-    if (source) await $({ nothrow: true, quiet: true })`git -C ${source} worktree prune`;
+    // The scratch worktree's registration in its source repository goes with it.
+    for (const entry of await readdir(layout.sources, { withFileTypes: true }).catch(() => [])) {
+      if (entry.isDirectory()) await $({ nothrow: true, quiet: true })`git -C ${path.join(layout.sources, entry.name)} worktree prune`;
+    }
   }
 }
 
@@ -213,11 +233,11 @@ interface VersionSamples {
   patchBuild: number[];
   bisectStepWall: number[];
   exitCodes: number[];
-  cold?: ColdBuild;
+  cold: ColdBuild[];
 }
 
 function emptySamples(): VersionSamples {
-  return { runWall: [], cliOverhead: [], bootSeconds: {}, scenarioCosts: {}, patchWall: [], patchBuild: [], bisectStepWall: [], exitCodes: [] };
+  return { runWall: [], cliOverhead: [], bootSeconds: {}, scenarioCosts: {}, patchWall: [], patchBuild: [], bisectStepWall: [], exitCodes: [], cold: [] };
 }
 
 function recordRun(samples: VersionSamples, sample: CliSample): void {
@@ -243,12 +263,13 @@ const samples = new Map(versions.map((version) => [version.name, emptySamples()]
 try {
   // First, while nothing of the bench has warmed anything: one after the other, never side by side.
   if (values.cold) {
-    for (const version of versions) {
-      progress.step(`bench: ${version.name}: cold build of the default kernel`);
-      const cold = await coldBuild(version);
-      const mine = samples.get(version.name);
-      if (mine) mine.cold = cold;
-      progress.step(`bench: ${version.name}: cold build ${cold.buildSeconds.toFixed(0)} s, ${cold.targets} targets (whole command ${cold.wall.toFixed(0)} s)`);
+    for (const src of coldSources) {
+      for (const version of versions) {
+        progress.step(`bench: ${version.name}: cold build of ${src}`);
+        const cold = await coldBuild(version, src);
+        samples.get(version.name)?.cold.push(cold);
+        progress.step(`bench: ${version.name}: cold build of ${src} ${cold.buildSeconds.toFixed(0)} s, ${cold.cpu.toFixed(0)} CPU s, ${cold.targets} targets (whole command ${cold.wall.toFixed(0)} s)`);
+      }
     }
   }
   // Each version builds its own default kernel once (not measured): the cache keeps both.
@@ -290,7 +311,7 @@ try {
           patchToVerdictSeconds: median(mine.patchWall),
           patchBuildSeconds: median(mine.patchBuild),
           bisectStepSeconds: median(mine.bisectStepWall),
-          ...(mine.cold ? { coldBuild: mine.cold } : {}),
+          coldBuilds: mine.cold,
           exitCodes: mine.exitCodes,
           scenarioCosts: Object.fromEntries(
             Object.entries(mine.scenarioCosts).map(([name, costs]) => [name, costs.reduce(addCosts, noCost)]),
@@ -323,10 +344,14 @@ try {
   const column = (pick: (m: (typeof versionMedians)[string]) => number) => versions.map((version) => seconds(pick(versionMedians[version.name] as (typeof versionMedians)[string])).padStart(16));
   const rows: [string, (m: (typeof versionMedians)[string]) => number][] = [
     ...(values.cold
-      ? ([
-          ['cold build of the default kernel', (m) => m.coldBuild?.buildSeconds ?? NaN],
-          ['  the whole cold command (build, image, boot)', (m) => m.coldBuild?.wall ?? NaN],
-        ] as [string, (m: (typeof versionMedians)[string]) => number][])
+      ? coldSources.flatMap(
+          (src) =>
+            [
+              [`cold build of ${src}`, (m) => m.coldBuilds.find((cold) => cold.src === src)?.buildSeconds ?? NaN],
+              ['  CPU seconds of the whole cold command', (m) => m.coldBuilds.find((cold) => cold.src === src)?.cpu ?? NaN],
+              ['  the whole cold command (build, image, boot)', (m) => m.coldBuilds.find((cold) => cold.src === src)?.wall ?? NaN],
+            ] as [string, (m: (typeof versionMedians)[string]) => number][],
+        )
       : []),
     ...benchIommus.map((iommu): [string, (m: (typeof versionMedians)[string]) => number] => [`boot to SSH, ${iommu} (run's boots)`, (m) => m.bootToSshSeconds[iommu] ?? NaN]),
     ['run --iommu intel,virtio, every scenario', (m) => m.runBothSeconds],
@@ -339,7 +364,9 @@ try {
     `accelerator ${results.accel}; medians of ${runs} run(s) per version, ${boots} library boot(s) per vIOMMU`,
     `${'measure'.padEnd(44)}${versions.map((version) => version.name.slice(0, 15).padStart(16)).join('')}`,
     ...rows.map(([label, pick]) => `${label.padEnd(44)}${column(pick).join('')}`),
-    ...(values.cold ? [`${'  kbuild targets compiled (count)'.padEnd(44)}${versions.map((version) => String(samples.get(version.name)?.cold?.targets ?? '-').padStart(16)).join('')}`] : []),
+    ...(values.cold
+      ? coldSources.map((src) => `${`  kbuild targets compiled, ${src}`.padEnd(44)}${versions.map((version) => String(samples.get(version.name)?.cold.find((cold) => cold.src === src)?.targets ?? '-').padStart(16)).join('')}`)
+      : []),
     '',
     `boot breakdown, this tree (median of ${boots}):`,
     ...Object.entries(breakdown).map(
