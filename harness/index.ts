@@ -11,4 +11,4 @@ export { renderTable } from './report/table.ts';
 export { createProgress, silentProgress, type Progress } from './log.ts';
 export { HarnessError, ExitCode } from './errors.ts';
 export { parseKernelLog, accountGroups } from './oracle/index.ts';
-export { scenarios, scenarioByName } from '../scenarios/index.ts';
+export { everyScenario, namedOnlyScenarios, scenarios, scenarioByName } from '../scenarios/index.ts';

@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { obtainKernel, type KernelRequest, type ObtainedKernel } from './build/index.ts';
 import { cacheLayout, ensureDir, type CacheLayout } from './cache.ts';
 import { HarnessError } from './errors.ts';
+import { kconfigDir } from './build/index.ts';
+import { obtainSelftests, type BuiltSuite } from './selftest/build.ts';
+import { guestSelftestDir, type SelftestDir } from './selftest/suites.ts';
+import type { SelftestContext } from './scenario/guest.ts';
 import { buildGuestImage, type GuestImage } from './image/initramfs.ts';
 import { ensureKeys, type HarnessKeys } from './image/keys.ts';
 import type { Progress } from './log.ts';
@@ -47,6 +51,8 @@ export interface RunRequest extends KernelRequest {
   commandLine?: string[];
   /** Where this run's logs go; a fresh folder under the cache by default. */
   runDir?: string;
+  /** Seconds each selftest program may spend starting cases (`--selftest-budget`); the cases it leaves are listed as not reached. */
+  selftestBudgetSeconds?: number;
   progress: Progress;
   layout?: CacheLayout;
 }
@@ -56,16 +62,35 @@ export interface PreparedKernel {
   kernel: ObtainedKernel;
   image: GuestImage;
   keys: HarnessKeys;
+  /** The tree's own test programs the image carries (or why it has none), when asked for. */
+  selftests?: BuiltSuite[];
 }
 
-export async function prepareKernel(request: KernelRequest, progress: Progress, layout = cacheLayout()): Promise<PreparedKernel> {
+export async function prepareKernel(request: KernelRequest, progress: Progress, layout = cacheLayout(), options: { selftests?: readonly SelftestDir[] } = {}): Promise<PreparedKernel> {
+  const selftestDirs = options.selftests ?? [];
   // Milliseconds, and before any unpack or build: a machine that lacks a tool must not find out after the build.
-  await preflight({ debianSource: debianReleaseOf(request.src), arm64: request.arch === 'arm64' });
+  await preflight({ debianSource: debianReleaseOf(request.src), arm64: request.arch === 'arm64', selftests: selftestDirs.length > 0 });
   for (const line of [...(await sweepDeadMachines()), ...(await sweepStaging([layout.kernels, layout.images]))]) progress.step(`cleaned up: ${line}`);
   const kernel = await obtainKernel(layout, request, progress);
   const keys = await ensureKeys(layout);
-  const image = await buildGuestImage(layout, keys, kernel.artifacts.headers, kernel.artifacts.arch);
-  return { kernel, image, keys };
+  const selftests = selftestDirs.length ? await obtainSelftests(layout, request, kernel, selftestDirs, progress) : undefined;
+  const extra = (selftests ?? []).flatMap((suite) =>
+    'programs' in suite ? suite.programs.map((program) => ({ path: `${guestSelftestDir(suite.dir).slice(1)}/${program}`, source: path.join(suite.hostDir, program), mode: 0o755 })) : [],
+  );
+  const image = await buildGuestImage(layout, keys, kernel.artifacts.headers, kernel.artifacts.arch, extra);
+  return { kernel, image, keys, ...(selftests ? { selftests } : {}) };
+}
+
+/** The fragments of kconfigs/scenarios/ the selected scenarios need beyond the profile, each once. */
+export function scenarioKconfigs(scenarios: readonly Scenario[]): string[] {
+  return [...new Set(scenarios.flatMap((scenario) => (scenario.kconfig ? [path.join(kconfigDir, 'scenarios', scenario.kconfig)] : [])))];
+}
+
+/** What the guest's selftest scenarios are told: the programs the image carries per folder, or why there are none. */
+function selftestContext(built: BuiltSuite[] | undefined, budgetSeconds: number | undefined): SelftestContext {
+  const suites: SelftestContext['suites'] = {};
+  for (const suite of built ?? []) suites[suite.dir] = 'programs' in suite ? { programs: suite.programs } : { missing: suite.missing };
+  return { suites, ...(budgetSeconds !== undefined ? { budgetSeconds } : {}) };
 }
 
 export async function loadKnownIssues(file = defaultKnownIssues): Promise<KnownIssue[]> {
@@ -106,8 +131,11 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   // the result's kernel fields describe it. Only a kernel of the host's own
   // architecture is probed for KVM; another architecture's machines run under TCG.
   const archs = [...new Set(request.iommus.map((iommu) => machineOf(iommu).arch))];
+  // A scenario that needs a kernel of its own (the selftests) adds its fragment to the run's kernel.
+  const kconfigs = [...request.kconfigs, ...scenarioKconfigs(request.scenarios)];
+  const selftestDirs = [...new Set(request.scenarios.flatMap((scenario) => scenario.selftests ?? []))];
   const preparedByArch = new Map<Arch, PreparedKernel>();
-  for (const arch of archs) preparedByArch.set(arch, await prepareKernel({ ...request, arch }, progress, layout));
+  for (const arch of archs) preparedByArch.set(arch, await prepareKernel({ ...request, kconfigs, arch }, progress, layout, { selftests: selftestDirs }));
   const preparedFor = (iommu: IommuModel) => preparedByArch.get(machineOf(iommu).arch) as PreparedKernel;
   const prepared = preparedByArch.get(archs[0] ?? 'x86_64') as PreparedKernel;
   const hostKernel = preparedByArch.get(hostArch() ?? 'x86_64');
@@ -143,6 +171,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
       ...(request.cycles ? { cycles: request.cycles } : {}),
       kmemleak: kernel.kernel.artifacts.kmemleak,
       features: featuresByArch.get(machineOf(plan.iommu).arch) as ReturnType<typeof featuresOf>,
+      selftests: selftestContext(kernel.selftests, request.selftestBudgetSeconds),
     });
   };
   const outcomes = await mapWithLimit(plans, parallel, async (plan) => {
@@ -177,7 +206,7 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
       commandLine: request.commandLine ?? process.argv.slice(2),
       startedAt: new Date(started),
       ...(request.profile ? { profile: request.profile } : {}),
-      kconfigs: request.kconfigs,
+      kconfigs,
       scenarios: request.scenarios.map((scenario) => scenario.name),
       machines: request.iommus,
       patches: request.patches,

@@ -6,12 +6,16 @@ import { identityBehindBridge } from './identity-behind-bridge.ts';
 import { multifunction } from './multifunction.ts';
 import { pciHotplugNative, pciHotplugNativeAdd } from './pci-hotplug-native.ts';
 import { pciHotplug } from './pci-hotplug.ts';
+import { kunitIommu } from './kunit-iommu.ts';
 import { rebindOriginalDriver } from './rebind-original-driver.ts';
+import { selftestIommufd } from './selftest-iommufd.ts';
+import { selftestVfio } from './selftest-vfio.ts';
 import { removeRescan } from './remove-rescan.ts';
 import { unplugWhileOpen } from './unplug-while-open.ts';
 import { vfioBindUnbind } from './vfio-bind-unbind.ts';
 import { vfioNoiommu } from './vfio-noiommu.ts';
 
+/** The scenarios a run without --scenario runs: they share the default kernel. */
 export const scenarios: readonly Scenario[] = [
   vfioBindUnbind,
   pciHotplug,
@@ -26,11 +30,17 @@ export const scenarios: readonly Scenario[] = [
   pciHotplugNativeAdd,
 ];
 
+/** The kernel's own test suites: each needs a kernel of its own (onlyWhenNamed), so they run only when named. */
+export const namedOnlyScenarios: readonly Scenario[] = [selftestIommufd, selftestVfio, kunitIommu];
+
+/** Every scenario the harness knows, in the order they run when they share a boot. */
+export const everyScenario: readonly Scenario[] = [...scenarios, ...namedOnlyScenarios];
+
 export function scenarioByName(name: string): Scenario | undefined {
-  return scenarios.find((scenario) => scenario.name === name);
+  return everyScenario.find((scenario) => scenario.name === name);
 }
 
-/** The scenarios named on a command line (all of them when none is), or a usage error naming the unknown one. */
+/** The scenarios named on a command line (the default selection when none is), or a usage error naming the unknown one. */
 export function selectScenarios(names: string[]): readonly Scenario[] {
   const selected = names.map((name) => {
     const scenario = scenarioByName(name);

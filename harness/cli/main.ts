@@ -18,7 +18,7 @@ import { renderTable } from '../report/table.ts';
 import { runHarness } from '../run.ts';
 import { runEachPatch } from '../series.ts';
 import { describeSeries, readSeries, seriesBaseFor } from '../source/series.ts';
-import { scenarios, selectScenarios } from '../../scenarios/index.ts';
+import { everyScenario, scenarios, selectScenarios } from '../../scenarios/index.ts';
 import { renderChecks, runChecks } from './doctor.ts';
 import { profileFragment } from '../build/index.ts';
 import { setup } from './setup.ts';
@@ -64,8 +64,9 @@ program
   .option('--kconfig <file>', 'extra kconfig fragment (repeatable)', collect, [])
   .option('--profile <name>', 'kconfig profile from kconfigs/profiles: lockdep (default), leakcheck (kmemleak), kasan', 'lockdep')
   .option('--iommu <list>', `machines, comma-separated: ${iommuModels.join(', ')} (none: no IOMMU, vfio no-iommu mode); default: chosen by the patches' files (one driver's change: its machine; anything else: every machine)`, parseIommus)
-  .option('--scenario <name>', 'scenario to run (repeatable; default: all)', collect, [])
+  .option('--scenario <name>', 'scenario to run (repeatable; default: all but the kernel\'s own test suites, which run when named)', collect, [])
   .option('--cycles <n>', 'repeat each scenario n times in its boot', parsePositive, 1)
+  .option('--selftest-budget <seconds>', 'seconds each selftest program may spend starting cases; the cases it does not reach are listed as skipped, not reached (default: no budget)', parsePositive)
   .option('--parallel <n>', 'boots at once (default: one per core, as memory allows)', parsePositive)
   .addOption(new Option('--accel <accel>', 'accelerator').choices(['auto', 'kvm', 'tcg']).default('auto'))
   .option('--known-issues <file>', 'known-issues file (default: scenarios/known-issues.txt)')
@@ -119,6 +120,7 @@ program
       knownIssuesFile: options.knownIssues,
       cycles: options.cycles,
       ...(options.parallel ? { parallelBoots: options.parallel } : {}),
+      ...(options.selftestBudget ? { selftestBudgetSeconds: options.selftestBudget } : {}),
       profile: options.profile,
       commandLine: process.argv.slice(2),
       progress,
@@ -229,9 +231,10 @@ program
   .command('scenarios')
   .description('list the scenarios and what each proves')
   .action(() => {
-    const width = Math.max(...scenarios.map((scenario) => scenario.name.length));
-    for (const scenario of scenarios) {
+    const width = Math.max(...everyScenario.map((scenario) => scenario.name.length));
+    for (const scenario of everyScenario) {
       process.stdout.write(`${scenario.name.padEnd(width)}  [${scenario.iommus.join(',')}]  ${scenario.proves}\n`);
+      if (scenario.onlyWhenNamed) process.stdout.write(`${''.padEnd(width)}  runs only when named (--scenario ${scenario.name}): ${scenario.onlyWhenNamed}\n`);
       // Where it does not run, and why (Scenario.notOn).
       for (const [machine, why] of Object.entries(scenario.notOn ?? {})) process.stdout.write(`${''.padEnd(width)}  not on ${machine}: ${why}\n`);
     }

@@ -42,7 +42,7 @@ export function describeMissing(missing: readonly Requirement[]): string {
 const checks = new Map<string, Promise<void>>();
 
 /** Throws a 'prerequisite' HarnessError naming every missing program and its package; a passed check is not repeated. */
-export function preflight(options: { debianSource: string | undefined; arm64?: boolean }): Promise<void> {
+export function preflight(options: { debianSource: string | undefined; arm64?: boolean; selftests?: boolean }): Promise<void> {
   const purposes = runPurposes(options);
   const key = purposes.join(',');
   let check = checks.get(key);

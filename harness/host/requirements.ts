@@ -23,6 +23,8 @@ export type Purpose =
   | 'debian-download'
   /** The arm64 machines (--iommu smmuv3): cross-building the kernel and guest helpers, booting virt, and the arm64 guest's userland (downloaded .debs, never installed). */
   | 'arm64'
+  /** The kernel's own test programs (selftest-iommufd, selftest-vfio): built statically from the tree under test. */
+  | 'selftests'
   /** Only the project's own test suite. */
   | 'tests'
   /** Only .ci/run, which builds a fresh Debian root. */
@@ -98,6 +100,9 @@ export const requirements: readonly Requirement[] = [
   { name: 'apt-cache', package: 'apt', purpose: 'arm64', why: "lists dropbear-bin's arm64 dependencies (its libraries)" },
   { name: 'dpkg-deb', package: 'dpkg', purpose: 'arm64', why: 'unpacks the arm64 .debs into the cache without installing them' },
   { name: '/usr/share/keyrings/debian-archive-keyring.gpg', package: 'debian-archive-keyring', purpose: 'arm64', why: "verifies the Release file the arm64 packages are listed in" },
+  // The kernel's own selftests, built from the tree under test and linked statically (harness/selftest/build.ts).
+  { name: '/usr/lib/x86_64-linux-gnu/libcap.a', package: 'libcap-dev', purpose: 'selftests', why: "the tree's iommufd and vfio selftests link libcap (statically, for the guest)" },
+  { name: 'make', package: 'make', purpose: 'selftests', why: "runs the selftests' own Makefiles (tools/testing/selftests/DIR)" },
   // The project's tests.
   { name: 'pgrep', package: 'procps', purpose: 'tests', why: 'the tests check that no QEMU is left' },
   { name: 'chromium', package: 'chromium', purpose: 'tests', why: 'the nightly HTML report is read back in headless Chromium' },
@@ -117,13 +122,13 @@ export function packagesFor(purposes: readonly Purpose[], options: { optional?: 
  * the Debian source it builds, if any, and the arm64 toolchain and QEMU when
  * one of its machines is arm64.
  */
-export function runPurposes(options: { debianSource: string | undefined; arm64?: boolean }): Purpose[] {
+export function runPurposes(options: { debianSource: string | undefined; arm64?: boolean; selftests?: boolean }): Purpose[] {
   const { debianSource } = options;
-  const arm64: Purpose[] = options.arm64 ? ['arm64'] : [];
+  const arm64: Purpose[] = [...(options.arm64 ? (['arm64'] as const) : []), ...(options.selftests ? (['selftests'] as const) : [])];
   if (!debianSource) return ['harness', 'kernel-build', ...arm64];
   const installed = debianSource === '6.12' || debianSource === '6.1';
   return ['harness', 'kernel-build', 'debian-source', installed ? `debian-${debianSource}` : 'debian-download', ...arm64];
 }
 
 /** Everything a user installs with `iommu-harness setup` / scripts/install-deps.sh: both Debian kernels included. */
-export const installPurposes: readonly Purpose[] = ['harness', 'kernel-build', 'debian-source', 'debian-6.12', 'debian-6.1', 'debian-download', 'arm64', 'tests'];
+export const installPurposes: readonly Purpose[] = ['harness', 'kernel-build', 'debian-source', 'debian-6.12', 'debian-6.1', 'debian-download', 'arm64', 'selftests', 'tests'];

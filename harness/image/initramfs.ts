@@ -55,8 +55,15 @@ async function userlandFiles(layout: CacheLayout, arch: Arch): Promise<{ path: s
   ];
 }
 
-/** The guest image for `arch` (default x86_64): the same keys, init and helpers on every architecture. */
-export async function buildGuestImage(layout: CacheLayout, keys: HarnessKeys, headersDir: string, arch: Arch = 'x86_64'): Promise<GuestImage> {
+/** A file the caller adds to the image (the tree's selftest programs): its path in the guest, without the leading `/`. */
+export interface ExtraGuestFile {
+  path: string;
+  source: string;
+  mode: number;
+}
+
+/** The guest image for `arch` (default x86_64): the same keys, init and helpers on every architecture, and any extra files. */
+export async function buildGuestImage(layout: CacheLayout, keys: HarnessKeys, headersDir: string, arch: Arch = 'x86_64', extra: readonly ExtraGuestFile[] = []): Promise<GuestImage> {
   const userland = await userlandFiles(layout, arch);
   const files: { path: string; source?: string; data?: Buffer; mode: number }[] = [
     { path: 'init', source: initScript, mode: 0o755 },
@@ -70,6 +77,7 @@ export async function buildGuestImage(layout: CacheLayout, keys: HarnessKeys, he
   for (const helper of guestHelpers) {
     files.push({ path: `bin/${helper}`, source: await compileGuestHelper(layout, helper, headersDir, archOf(arch).guestCc), mode: 0o755 });
   }
+  files.push(...extra);
 
   const entries: CpioEntry[] = [];
   const dirs = new Set([...parentDirs(files.map((file) => file.path)), 'bin', 'dev', 'proc', 'sys', 'tmp', 'root', 'root/.ssh']);

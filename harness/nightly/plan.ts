@@ -88,6 +88,8 @@ export interface PlanContext {
   baseDir: string;
   /** Scenario names the harness knows. */
   scenarios: readonly string[];
+  /** What "all" stands for: the scenarios a run without --scenario runs (default: every known one). Those that need a kernel of their own are named beside it. */
+  defaultScenarios?: readonly string[];
   /** Built-in profile name to fragment file (kconfigs/profiles/NAME.config). */
   builtinProfiles: Record<string, string>;
 }
@@ -133,10 +135,12 @@ export function parsePlan(text: string, file: string, context: PlanContext): Pla
   });
   duplicates(profiles.map((profile) => profile.name)).forEach((dup) => problems.push(`profiles: "${dup}" appears twice`));
 
-  const scenarios = input.scenarios === 'all' ? [...context.scenarios] : input.scenarios;
+  // "all" alone, or inside the list beside scenarios that run only when named (the selftests).
+  const all = [...(context.defaultScenarios ?? context.scenarios)];
+  const scenarios = input.scenarios === 'all' ? all : input.scenarios.flatMap((scenario) => (scenario === 'all' ? all : [scenario]));
   if (input.scenarios !== 'all') {
     input.scenarios.forEach((scenario, index) => {
-      if (!context.scenarios.includes(scenario)) problems.push(`scenarios[${index}]: unknown scenario "${scenario}" (known: ${context.scenarios.join(', ')})`);
+      if (scenario !== 'all' && !context.scenarios.includes(scenario)) problems.push(`scenarios[${index}]: unknown scenario "${scenario}" (known: ${context.scenarios.join(', ')})`);
     });
   }
   duplicates(scenarios).forEach((dup) => problems.push(`scenarios: "${dup}" appears twice`));

@@ -10,8 +10,9 @@ import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
 import { reapAll } from '../machine/reaper.ts';
 import type { ScenarioRun } from '../report/result.ts';
-import { prepareKernel, runHarness } from '../run.ts';
-import { scenarioByName, scenarios as allScenarios } from '../../scenarios/index.ts';
+import { prepareKernel, runHarness, scenarioKconfigs } from '../run.ts';
+import type { Scenario } from '../scenario/scenario.ts';
+import { everyScenario as allScenarios, scenarioByName, scenarios as defaultScenarios } from '../../scenarios/index.ts';
 import {
   buildDirOf,
   findPreviousNight,
@@ -36,6 +37,7 @@ export async function loadPlan(file: string): Promise<Plan> {
     return parsePlan(text, file, {
       baseDir: path.dirname(path.resolve(file)),
       scenarios: allScenarios.map((scenario) => scenario.name),
+      defaultScenarios: defaultScenarios.map((scenario) => scenario.name),
       builtinProfiles: await builtinProfiles(),
     });
   } catch (error) {
@@ -104,6 +106,7 @@ export async function runNightly(request: NightlyRequest): Promise<NightlyOutcom
     } else {
       build = await prepareBuild(dir, kernel, profile, progress);
       builds.set(`${kernel.name}.${profile.name}`, build);
+      if (!build.error) await prepareSelftestKernel(kernel, profile, group.map((unit) => scenarioByName(unit.scenario)!), progress);
     }
     for (const unit of group) {
       position++;
@@ -168,6 +171,20 @@ function unitFields(unit: MatrixUnit) {
 
 function buildLogs(build: NightBuild): NightRun['logs'] {
   return { ...(build.config ? { config: build.config } : {}), ...(build.buildLog ? { buildLog: build.buildLog } : {}) };
+}
+
+/**
+ * The kernel the selected selftest scenarios need (the profile plus their kconfigs/scenarios/ fragment)
+ * and their programs, built here with the kernel x profile so no unit's run timeout pays for a cold
+ * build. A failure is the units' own to report (they build it again and say why).
+ */
+async function prepareSelftestKernel(kernel: PlanKernel, profile: PlanProfile, scenarios: Scenario[], progress: Progress): Promise<void> {
+  const extra = scenarioKconfigs(scenarios);
+  if (extra.length === 0) return;
+  const request = kernelRequest(kernel, profile);
+  const selftests = [...new Set(scenarios.flatMap((scenario) => scenario.selftests ?? []))];
+  progress.step(`kernel ${kernel.name}, profile ${profile.name}, with ${extra.map((file) => path.basename(file)).join(', ')} for ${[...new Set(scenarios.filter((scenario) => scenario.kconfig).map((scenario) => scenario.name))].join(', ')}`);
+  await prepareKernel({ ...request, kconfigs: [...request.kconfigs, ...extra] }, progress, cacheLayout(), { selftests }).catch((error: Error) => progress.warn(`the selftests' kernel did not build: ${error.message}`));
 }
 
 /** Builds (or finds in the cache) one kernel x profile and keeps its .config and build log in the night folder. */

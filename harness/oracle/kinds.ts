@@ -9,12 +9,14 @@ import type { ReportKind } from './types.ts';
 const kindNames: Record<ReportKind, true> = {
   warning: true, lockdep: true, bug: true, refcount: true, kasan: true, kmemleak: true, hang: true, panic: true, oops: true,
   ubsan: true, 'rcu-stall': true, gpf: true, 'null-deref': true, kfence: true, kmsan: true, kcsan: true, 'iommu-fault': true,
-  'viommu-state': true,
+  'viommu-state': true, selftest: true,
 };
 /** Every kind, for checking user input (the known-issues file). */
 export const reportKinds = Object.keys(kindNames) as ReportKind[];
 
 const kindByTitle: Array<[RegExp, ReportKind]> = [
+  // Made by the harness from a suite's `not ok` line (harness/selftest/cases.ts), never read from the kernel.
+  [/^selftest failure in /, 'selftest'],
   [/^(DMAR|virtio-iommu): .*fault/, 'iommu-fault'],
   [/^WARNING: refcount bug/, 'refcount'],
   [

@@ -20,7 +20,9 @@ export type ReportKind =
   /** The vIOMMU's own trace left state a departed device should have taken with it (harness/oracle/viommu-ledger.ts). */
   | 'viommu-state'
   /** A DMA fault the IOMMU reported: a device read or wrote an address it had no mapping for. */
-  | 'iommu-fault';
+  | 'iommu-fault'
+  /** A case of an in-tree test suite (kselftest, KUnit) run in the guest said `not ok` (harness/selftest/). */
+  | 'selftest';
 
 export interface KernelReport {
   kind: ReportKind;

@@ -40,8 +40,8 @@ export interface ReportFormat {
 export const reportFormats: readonly ReportFormat[] = [
   { name: 'report', option: '--report', description: 'a plain-text report to paste into a reply on the list (80 columns)', render: renderMailReport },
   { name: 'kcidb', option: '--kcidb', description: 'KCIDB 5.3 JSON: checkout, build, a test per scenario, known issues and incidents', render: renderKcidb },
-  { name: 'junit', option: '--junit', description: 'JUnit XML: a testcase per vIOMMU x scenario, skipped steps as skipped testcases', render: renderRunJUnit },
-  { name: 'tap', option: '--tap', description: 'KTAP version 1: a test per vIOMMU x scenario, subtests per known step', render: renderKtap },
+  { name: 'junit', option: '--junit', description: 'JUnit XML: a testcase per vIOMMU x scenario, skipped steps as skipped testcases, a selftest scenario\'s cases as testcases', render: renderRunJUnit },
+  { name: 'tap', option: '--tap', description: 'KTAP version 1: a test per vIOMMU x scenario, subtests per known step (a selftest scenario\'s: per case)', render: renderKtap },
   { name: 'json', option: '--json', description: 'the result itself, as JSON', render: (result) => `${JSON.stringify(result, null, 2)}\n` },
 ];
 

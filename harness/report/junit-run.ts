@@ -53,5 +53,14 @@ function casesOf(run: ScenarioRun): JUnitCase[] {
     seconds: 0,
     outcome: { element: 'skipped', message: step.reason },
   }));
-  return [main, ...skipped];
+  // A suite-running scenario's cases, each a testcase of its own under the scenario's class.
+  const cases = (run.cases ?? []).map((row): JUnitCase => {
+    const base = { classname: `${classname}.${run.scenario}.${row.suite}`, name: row.name, seconds: row.seconds ?? 0 };
+    if (row.result === 'skip') return { ...base, outcome: { element: 'skipped', message: row.reason ?? 'skipped' } };
+    if (row.result === 'ok') return base;
+    const report = run.reports.find((candidate) => candidate.kind === 'selftest' && candidate.step === row.step && candidate.title.endsWith(`: ${row.name}`));
+    if (report?.known) return { ...base, systemOut: `known: ${report.title} (${report.known})` };
+    return { ...base, outcome: { element: 'failure', message: row.reason ?? 'not ok', type: 'selftest', text: [report?.text ?? row.reason ?? 'not ok', ...(report?.known ? [`known: ${report.known}`] : [])].join('\n') } };
+  });
+  return [main, ...skipped, ...cases];
 }

@@ -63,6 +63,36 @@ export interface ResultLeak {
   introducedBy?: IntroducedBy;
 }
 
+/**
+ * One case of an in-tree test suite the scenario ran in the guest (a kselftest program's test, a
+ * KUnit test), as its TAP/KTAP said. A `not ok` case is also a report of kind `selftest`.
+ */
+export interface ResultCase {
+  /** The suite: the program (`iommufd`, `iommufd_fail_nth`, `vfio_dma_mapping_test`) or `kunit`. */
+  suite: string;
+  /** As the suite names it: `fixture.variant.test` for kselftest, `suite.test[.param]` for KUnit. */
+  name: string;
+  result: 'ok' | 'not ok' | 'skip';
+  /** A skip's reason (the suite's own words, or why the harness did not run it); a failure's directive. */
+  reason?: string;
+  /** Wall time of the case in the guest, when known. */
+  seconds?: number;
+  /** The step mark the case ran under (SCENARIO/SUITE/CASE): a kernel report there was printed while it ran. */
+  step?: string;
+}
+
+/** One suite program's run: how long it took, and how much of it the time budget let run. */
+export interface ResultSuite {
+  name: string;
+  seconds: number;
+  /** The cases the suite has (its listing or its plan). */
+  planned: number;
+  /** How many of them were not started because the time budget ran out (each listed in `cases` as a skip saying so). */
+  notReached: number;
+  /** The budget the suite ran under, when it had one. */
+  budgetSeconds?: number;
+}
+
 export interface ScenarioRun {
   iommu: IommuModel;
   /** A scenario name, or "boot" for what the kernel printed before the first scenario. */
@@ -96,6 +126,10 @@ export interface ScenarioRun {
   skippedSteps?: { step: string; reason: string }[];
   /** The steps the scenario marked in the kernel log, in order (SCENARIO/ left off); absent for "boot". */
   steps?: string[];
+  /** The cases of the in-tree test suites the scenario ran (selftest-iommufd, selftest-vfio, kunit-iommu), in order; absent for other scenarios. */
+  cases?: ResultCase[];
+  /** Per suite program: its time, its planned cases and those the time budget left out; absent for other scenarios. */
+  suites?: ResultSuite[];
   /** Where the scenario's seconds went: round trips, QMP, waits (absent for "boot" and runs that never started). */
   cost?: GuestCost;
   /** Notes a reader needs, e.g. a release of a group the log never showed made. */

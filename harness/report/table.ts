@@ -56,9 +56,31 @@ function evidence(run: ScenarioRun): string[] {
     else lines.push(...report.text.split('\n').slice(0, 6).map((text) => `    ${text}`));
   }
   for (const skipped of run.skippedSteps ?? []) lines.push(`${where}: skipped step ${skipped.step}: ${skipped.reason}`);
+  lines.push(...caseLines(run, where));
   for (const check of run.failedChecks) lines.push(`${where}: CHECK FAILED: ${check}`);
   for (const note of run.notes) lines.push(`${where}: note: ${note}`);
   if (lines.length) lines.push(`${where}: console: ${run.logs.console}`);
+  return lines;
+}
+
+/**
+ * A suite-running scenario's cases: the counts per suite program with its time (and what the budget
+ * left unreached), each skip reason once with how many cases gave it; a failing case is a report
+ * above (SELFTEST: selftest failure in SUITE: CASE), named there.
+ */
+export function caseLines(run: ScenarioRun, where: string): string[] {
+  if (!run.cases && !run.suites) return [];
+  const cases = run.cases ?? [];
+  const count = (list: typeof cases, result: string) => list.filter((row) => row.result === result).length;
+  const lines = [`${where}: cases: ${count(cases, 'ok')} ok, ${count(cases, 'not ok')} not ok, ${count(cases, 'skip')} skipped, of ${cases.length}`];
+  for (const suite of run.suites ?? []) {
+    const own = cases.filter((row) => row.suite === suite.name);
+    const budget = suite.notReached ? `, ${suite.notReached} not reached within the ${suite.budgetSeconds ?? 0} s budget` : '';
+    lines.push(`${where}:   ${suite.name}: ${count(own, 'ok')} ok, ${count(own, 'not ok')} not ok, ${count(own, 'skip')} skipped of ${suite.planned} in ${suite.seconds.toFixed(1)} s${budget}`);
+  }
+  const reasons = new Map<string, number>();
+  for (const row of cases.filter((candidate) => candidate.result === 'skip')) reasons.set(row.reason ?? 'skipped', (reasons.get(row.reason ?? 'skipped') ?? 0) + 1);
+  for (const [reason, times] of reasons) lines.push(`${where}:   skipped (${times}): ${reason}`);
   return lines;
 }
 

@@ -28,7 +28,7 @@ import { machineOf } from '../machine/machines.ts';
 import type { IommuModel } from '../machine/topology.ts';
 import type { GuestCost } from '../scenario/guest-cost.ts';
 import { judgeViommuText, viommuScenarioEvidence } from '../oracle/viommu-evidence.ts';
-import type { ResultLeak, ResultReport, ScenarioRun, Verdict } from './result.ts';
+import type { ResultCase, ResultLeak, ResultReport, ResultSuite, ScenarioRun, Verdict } from './result.ts';
 
 export interface ScenarioOutcome {
   scenario: string;
@@ -66,6 +66,11 @@ export interface ScenarioOutcome {
   guestAnswered?: boolean;
   /** Checks the runner could not switch on or run for this scenario (the hung-task timeout, the kmemleak scan), one reason each. */
   inconclusive?: string[];
+  /** The cases of the in-tree test suites the scenario ran (harness/selftest/), in order. */
+  cases?: ResultCase[];
+  suites?: ResultSuite[];
+  /** A `not ok` case's finding (kind `selftest`), placed in its case's step; matched against the known issues like a kernel report. */
+  caseReports?: ResultReport[];
 }
 
 export interface BootEvidence {
@@ -129,7 +134,11 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   const witness = holdLedgerAgainstSysfs(groupSource.groupEvents, groupSource.marks, all.flatMap((outcome) => outcome.sysfsGroups ?? []));
   for (const outcome of all) {
     const fromViommu = viommu && viommuScenarioEvidence(viommu, outcome.goneDevices, (step) => inScenario(step, outcome.scenario));
-    const scenarioReports: ResultReport[] = [...reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport), ...(fromViommu?.reports ?? [])];
+    const scenarioReports: ResultReport[] = [
+      ...reports.filter((report) => inScenario(report.step, outcome.scenario)).map(toResultReport),
+      ...(fromViommu?.reports ?? []),
+      ...caseFindings(outcome.caseReports ?? [], evidence.known, { iommu: evidence.iommu, ...(release ? { release } : {}) }),
+    ];
     const witnessLeaks = witness.leaks.filter((leak) => inScenario(leak.step, outcome.scenario));
     // A leak the log infers only from a release it never showed needs the log to have been whole
     // after the group's last device joined; sysfs still listing the empty group needs no log at all.
@@ -193,6 +202,10 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
         .filter((disagreement) => inScenario(disagreement.step, outcome.scenario) && releaseMaybeLost(disagreement))
         .map((disagreement) => `${disagreement.step}: ${describeGroup(disagreement.group, disagreement.devices)} left /sys/kernel/iommu_groups unreleased in the log, but the log has a hole after it was made: its release may be in it`),
     ];
+    // A scenario every step of which this kernel could not run (a suite the tree lacks) proves nothing: skipped, never a pass.
+    if (outcome.scenario !== bootScenario && outcome.skippedSteps?.length && !stepsMarked(fromConsole, outcome.scenario).steps && !outcome.error) {
+      inconclusive.push(`skipped: nothing of ${outcome.scenario} could run on this kernel: ${[...new Set(outcome.skippedSteps.map((step) => step.reason))].join('; ')}`);
+    }
     const findings = leaks.length + failedChecks.length + scenarioReports.filter((report) => !report.known).length;
     const unconfirmedLeaks = [...unprintable, ...cutOff, ...unconfirmed.map(({ leak }) => leak)].map(toResultLeak);
     runs.push({
@@ -208,6 +221,8 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
       inconclusive,
       ...(outcome.skippedSteps?.length ? { skippedSteps: outcome.skippedSteps } : {}),
       ...stepsMarked(fromConsole, outcome.scenario),
+      ...(outcome.cases ? { cases: outcome.cases } : {}),
+      ...(outcome.suites ? { suites: outcome.suites } : {}),
       ...(outcome.cost ? { cost: outcome.cost } : {}),
       notes,
       accel: evidence.accel,
@@ -220,6 +235,18 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
   function releaseMaybeLost(disagreement: WitnessDisagreement): boolean {
     return disagreement.kind === 'gone-unreleased' && (lifecycleSilent || holeAfterJoin(groupSource, accounting.groups, disagreement.group, disagreement.devices) !== undefined);
   }
+}
+
+/**
+ * A failed case is a finding like a kernel report, and the known-issues file can scope one the same
+ * way (its title `selftest failure in SUITE: CASE`, its step the case's).
+ */
+function caseFindings(caseReports: ResultReport[], known: KnownIssue[], scope: { iommu: IommuModel; release?: string }): ResultReport[] {
+  return caseReports.map((report) => {
+    const asKernel: KernelReport = { kind: report.kind, title: report.title, corrupted: false, lines: report.text.split('\n'), startLine: -1, endLine: -1, ...(report.step ? { step: report.step } : {}) };
+    const [matched] = applyKnownIssues([asKernel], known, scope);
+    return matched?.known ? { ...report, known: matched.known.reason } : report;
+  });
 }
 
 // vfio-helper's own words (images/guest/vfio-helper.c): exit 1 and "error: STEP: REASON", where STEP

@@ -7,6 +7,9 @@ import { parseConfig } from '../build/kconfig.ts';
 export const kernelFeatures = {
   iommufd: { option: 'CONFIG_IOMMUFD', what: 'iommufd (/dev/iommu)', since: '6.2' },
   'vfio-cdev': { option: 'CONFIG_VFIO_DEVICE_CDEV', what: "VFIO's device cdev (/dev/vfio/devices)", since: '6.6' },
+  'iommufd-test': { option: 'CONFIG_IOMMUFD_TEST', what: "iommufd's mock IOMMU for its selftests", since: '6.2' },
+  'iommu-pt-kunit': { option: 'CONFIG_IOMMU_PT_KUNIT_TEST', what: 'the generic page-table KUnit tests', since: '6.19' },
+  hugetlbfs: { option: 'CONFIG_HUGETLBFS', what: 'hugetlbfs (reserved huge pages)', since: '2.6' },
 } as const;
 
 export type KernelFeature = keyof typeof kernelFeatures;

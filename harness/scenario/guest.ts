@@ -10,6 +10,17 @@ import { allFeatures, missingFeatureReason, type KernelFeature } from './feature
 import { blockingWaitMs } from './hang.ts';
 import { bdfOfQdevId, type QueryPciBus } from './pci-address.ts';
 import { parseSysfsGroups, sysfsGroupsScript, type SysfsGroups } from './sysfs-groups.ts';
+import type { ResultCase, ResultReport, ResultSuite } from '../report/result.ts';
+import { caseLoopScript, parseCaseLoop, parseKselftestList, type SuiteRun } from '../selftest/cases.ts';
+import { guestSelftestDir, type SelftestDir } from '../selftest/suites.ts';
+
+/** The kernel's own test programs this guest carries (harness/selftest/), and how long each may run. */
+export interface SelftestContext {
+  /** Per tools/testing/selftests folder: the programs built into the image, or why there are none. */
+  suites: Partial<Record<SelftestDir, { programs: readonly string[] } | { missing: string }>>;
+  /** Seconds each program may spend starting cases; the rest are listed as not reached. Undefined: no budget. */
+  budgetSeconds?: number;
+}
 
 const bdfPattern = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 const idPattern = /^[0-9a-f]{4}:[0-9a-f]{4}$/;
@@ -39,21 +50,34 @@ export class Guest {
   readonly skippedSteps: { step: string; reason: string }[] = [];
   /** Round trips, QMP commands and waits, for the benchmark's breakdown of a scenario. */
   readonly meter = new CostMeter();
+  /** The cases of the in-tree suites the scenario ran, in order (harness/selftest/). */
+  readonly cases: ResultCase[] = [];
+  /** Per suite program: its time and how much of it ran. */
+  readonly suites: ResultSuite[] = [];
+  /** A `not ok` case's report (kind `selftest`), placed in the case's step. */
+  readonly caseReports: ResultReport[] = [];
   /** Devices marked gone and not seen since; a BDF comes back after a rescan. */
   private readonly markedGone = new Set<string>();
 
   private readonly stepTimeoutMs: number;
   private readonly cycle: number | undefined;
   private readonly features: ReadonlySet<KernelFeature>;
+  private readonly selftestContext: SelftestContext;
 
   constructor(
     private readonly machine: Machine,
     private readonly scenario: string,
-    options: { stepTimeoutMs?: number | undefined; cycle?: number | undefined; features?: ReadonlySet<KernelFeature> | undefined } = {},
+    options: { stepTimeoutMs?: number | undefined; cycle?: number | undefined; features?: ReadonlySet<KernelFeature> | undefined; selftests?: SelftestContext | undefined } = {},
   ) {
     this.stepTimeoutMs = options.stepTimeoutMs ?? 60_000;
     this.cycle = options.cycle;
     this.features = options.features ?? allFeatures;
+    this.selftestContext = options.selftests ?? { suites: {} };
+  }
+
+  /** Whether the kernel has this .config option set (`y`), as the built kernel's config says. */
+  hasFeature(feature: KernelFeature): boolean {
+    return this.features.has(feature);
   }
 
   get step(): string {
@@ -299,6 +323,70 @@ export class Guest {
   // Hotplug through QMP ------------------------------------------------------
 
   /** The guest's PCI address of the device QEMU knows as `id`. */
+  // The kernel's own test suites ------------------------------------------------
+
+  /** Why the guest has no program of this suite, or undefined when it has it. */
+  selftestMissing(dir: SelftestDir, program: string): string | undefined {
+    const suite = this.selftestContext.suites[dir];
+    if (!suite) return `the run did not build tools/testing/selftests/${dir}`;
+    if ('missing' in suite) return suite.missing;
+    return suite.programs.includes(program) ? undefined : `${program} did not build from this tree (see the selftests' build.log in the cache)`;
+  }
+
+  /**
+   * Runs a kselftest program case by case (harness/selftest/cases.ts): each case
+   * after a step mark of its own (STEP/CASE), so a kernel report during it is
+   * placed in it; every listed case gets a row, those the time budget did not
+   * reach as skips saying so. A program the guest lacks is a skipped step with
+   * the reason. `caseSeconds` kills a case that outlives the suite's own alarm.
+   */
+  async runKselftest(dir: SelftestDir, program: string, options: { step?: string; caseSeconds?: number; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<SuiteRun | undefined> {
+    const step = options.step ?? program;
+    const missing = this.selftestMissing(dir, program);
+    if (missing) {
+      this.skip([step], missing);
+      return undefined;
+    }
+    const binary = `${guestSelftestDir(dir)}/${program}`;
+    // The program's environment (VFIO_SELFTESTS_BDF), as env's own arguments: never spliced into the script.
+    const env = Object.entries(options.env ?? {}).map(([name, value]) => {
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(name) || !/^[\w.:/-]*$/.test(value)) throw new HarnessError('usage', `not a plain environment setting: ${name}=${value}`);
+      return `${name}=${value}`;
+    });
+    const withEnv = env.length ? ['env', ...env] : [];
+    await this.mark(step);
+    // `-l` lists the cases on stderr and exits KSFT_SKIP (4).
+    const listing = await this.guard(this.shell([...withEnv, 'sh', '-c', '"$1" -l 2>&1 >/dev/null; exit 0', 'sh', binary], this.stepTimeoutMs));
+    const cases = parseKselftestList(listing.stdout);
+    if (cases.length === 0) throw new HarnessError('guest', `${this.currentStep}: \`${program} -l\` listed no cases: ${listing.stdout.trim().split('\n').slice(0, 3).join(' / ')}`, { logPath: this.machine.consoleLog });
+    const budget = this.selftestContext.budgetSeconds;
+    const caseSeconds = options.caseSeconds ?? 600;
+    // Without a budget the command may take every case's own limit; with one, the budget and one case more.
+    const timeoutMs = options.timeoutMs ?? (budget !== undefined ? (budget + caseSeconds + 120) * 1000 : Math.min(120 * 60_000, Math.max(30 * 60_000, cases.length * 60_000)));
+    const prefix = this.stepName(step);
+    const result = await this.guard(this.shell([...withEnv, 'sh', '-c', caseLoopScript, 'sh', binary, prefix, String(budget ?? 0), String(caseSeconds), ...cases], timeoutMs));
+    const run = parseCaseLoop(result.stdout, { suite: program, stepPrefix: prefix, cases, ...(budget !== undefined ? { budgetSeconds: budget } : {}) });
+    this.cases.push(...run.cases);
+    this.suites.push(run.suite);
+    this.caseReports.push(...run.reports);
+    // The log's last mark is the last case that started: sysfs read next belongs to its step.
+    const lastStarted = [...run.cases].reverse().find((row) => row.step);
+    if (lastStarted?.step) this.currentStep = lastStarted.step;
+    return run;
+  }
+
+  /** The console so far, as the host captured it (KUnit prints its results there at boot). */
+  async console(): Promise<string> {
+    return this.machine.console();
+  }
+
+  /** Records cases the scenario read itself (KUnit's, from the console), with their reports. */
+  recordCases(cases: ResultCase[], suite: ResultSuite, reports: ResultReport[]): void {
+    this.cases.push(...cases);
+    this.suites.push(suite);
+    this.caseReports.push(...reports);
+  }
+
   async bdfOf(id: string, timeoutMs = blockingWaitMs): Promise<string> {
     return this.poll(`device ${id} to get a PCI address`, timeoutMs, async () => {
       const buses = await this.guard(this.queryPci());

@@ -17,7 +17,7 @@ import { consoleTraceEvent } from '../oracle/viommu-trace.ts';
 import type { ScenarioRun } from '../report/result.ts';
 import { judgeBoot, type ScenarioOutcome } from '../report/verdict.ts';
 import type { KernelFeature } from './features.ts';
-import { Guest } from './guest.ts';
+import { Guest, type SelftestContext } from './guest.ts';
 import { addCosts, noCost } from './guest-cost.ts';
 import { blockedTasksScript, hungTaskReportedWithinMs, hungTaskTimeoutSecs, parseBlockedTasks, setHungTaskTimeoutScript, type BlockedTask } from './hang.ts';
 import type { Scenario } from './scenario.ts';
@@ -65,6 +65,8 @@ export interface RunnerOptions {
   kmemleak?: boolean;
   /** What the kernel can do; steps needing a missing feature are skipped with the reason (default: all). */
   features?: ReadonlySet<KernelFeature>;
+  /** The kernel's own test programs the image carries, for the selftest scenarios (harness/selftest/). */
+  selftests?: SelftestContext;
 }
 
 /** The pseudo-scenario kmemleak's findings are reported under: they cannot be placed in a step. */
@@ -235,7 +237,8 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       runDir,
       privateKey: options.keys.clientPrivateKey,
       hostKeyBlob: options.keys.hostKeyBlob,
-      bootTimeoutMs: options.bootTimeoutMs ?? (options.accel === 'kvm' ? 60_000 : 180_000),
+      // A scenario whose tests run during the boot (KUnit) allows the boot that much longer.
+      bootTimeoutMs: options.bootTimeoutMs ?? (options.accel === 'kvm' ? 60_000 : 180_000) + Math.max(0, ...plan.scenarios.map((scenario) => scenario.extraBootMs ?? 0)),
       progress: options.progress,
     });
     // The vIOMMU ledger places trace events in steps by the console's bytes, traced from here on.
@@ -263,7 +266,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
       for (let cycle = firstCycle; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
         const cycleNumber = plan.cycle ?? (cycles > 1 ? cycle : undefined);
         options.progress.step(`${plan.id}: ${scenario.name}${cycleNumber ? ` (cycle ${cycleNumber}/${plan.cycle ? options.cycles : cycles})` : ''}`);
-        const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycleNumber, features: options.features });
+        const guest = new Guest(machine, scenario.name, { stepTimeoutMs: options.stepTimeoutMs, cycle: cycleNumber, features: options.features, selftests: options.selftests });
         let blocked: BlockedTask[] = [];
         const cycleStarted = performance.now();
         try {
@@ -312,6 +315,11 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
         Object.assign(outcome.observedGroups ?? {}, Object.fromEntries(guest.observedGroups));
         outcome.failedChecks?.push(...guest.failedChecks);
         outcome.skippedSteps?.push(...guest.skippedSteps);
+        if (guest.cases.length || guest.suites.length) {
+          (outcome.cases ??= []).push(...guest.cases);
+          (outcome.suites ??= []).push(...guest.suites);
+          (outcome.caseReports ??= []).push(...guest.caseReports);
+        }
       }
       outcomes.push(outcome);
     }

@@ -2,6 +2,7 @@
 // it drives through the typed guest API.
 import type { IommuModel, Topology } from '../machine/topology.ts';
 import type { Guest } from './guest.ts';
+import type { SelftestDir } from '../selftest/suites.ts';
 
 export interface Scenario {
   /** Stable name, used on the command line and in results. */
@@ -25,5 +26,19 @@ export interface Scenario {
    * QEMU cannot do it.
    */
   notOn?: Partial<Record<IommuModel, string>>;
+  /**
+   * A fragment of kconfigs/scenarios/ the scenario's kernel needs beyond the profile (the selftests'
+   * CONFIG_IOMMUFD_TEST, KUnit): a run that selects the scenario builds its kernel with it.
+   */
+  kconfig?: string;
+  /** tools/testing/selftests folders whose programs the run builds from the tree and the guest carries. */
+  selftests?: readonly SelftestDir[];
+  /**
+   * Why the scenario runs only when named (`--scenario NAME`, a nightly plan): it needs a kernel of
+   * its own (kconfig), so a run of the default selection keeps the default kernel.
+   */
+  onlyWhenNamed?: string;
+  /** How much longer than usual the boot may take to reach SSH: the kernel runs this scenario's tests while it boots (KUnit). */
+  extraBootMs?: number;
   run(guest: Guest): Promise<void>;
 }

@@ -1,5 +1,6 @@
 // The plan file: defaults, relative paths, and errors that name the field.
 import test from 'ava';
+import { everyScenario, scenarios as defaultScenarios } from '../../scenarios/index.ts';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { cellsOf, expandMatrix, parseShard, selectShard } from '../../harness/nightly/matrix.ts';
@@ -30,6 +31,13 @@ test('an empty plan is the default kernel, lockdep, both vIOMMUs, every scenario
   t.deepEqual(plan.scenarios, context.scenarios);
   t.is(plan.cycles, 1);
   t.deepEqual(plan.timeouts, { runMinutes: 15, overallMinutes: 480 });
+});
+
+test('"all" inside a list stands for the default selection, beside the scenarios that run only when named', (t) => {
+  const plan = parsePlan(JSON.stringify({ scenarios: ['all', 'selftest-iommufd'] }), 'p.json', { ...context, scenarios: [...context.scenarios, 'selftest-iommufd'], defaultScenarios: context.scenarios });
+  t.deepEqual(plan.scenarios, [...context.scenarios, 'selftest-iommufd']);
+  const alone = parsePlan(JSON.stringify({}), 'p.json', { ...context, scenarios: [...context.scenarios, 'selftest-iommufd'], defaultScenarios: context.scenarios });
+  t.deepEqual(alone.scenarios, context.scenarios);
 });
 
 test('paths are relative to the plan file; kernel names are derived from the tree and ref', (t) => {
@@ -79,7 +87,14 @@ test('the example plan in the repository is valid, and every built-in profile it
   const file = fileURLToPath(new URL('../../scenarios/nightly-plan.example.json', import.meta.url));
   const profiles = await builtinProfiles();
   t.truthy(profiles.lockdep && profiles.leakcheck && profiles.kasan);
-  const plan = parsePlan(await readFile(file, 'utf8'), file, { ...context, builtinProfiles: profiles });
+  const plan = parsePlan(await readFile(file, 'utf8'), file, {
+    ...context,
+    scenarios: everyScenario.map((scenario) => scenario.name),
+    defaultScenarios: defaultScenarios.map((scenario) => scenario.name),
+    builtinProfiles: profiles,
+  });
+  // The kernel's own test suites beside the default selection.
+  t.true(plan.scenarios.includes('selftest-iommufd') && plan.scenarios.includes('kunit-iommu') && plan.scenarios.includes('vfio-bind-unbind'));
   t.deepEqual(plan.profiles.map((p) => p.name), ['lockdep', 'leakcheck', 'kasan']);
   // Mainline beside both Debian releases: what developers patch, and what Debian ships.
   t.deepEqual(plan.kernels.map((kernel) => kernel.src ?? 'debian:6.12'), ['debian:7.2', 'debian:6.12', 'debian:6.1']);
