@@ -3,6 +3,9 @@
 // project's core and VFIO fault patches are caught on it with the right kind.
 // QEMU 7.2's AMD-Vi does not report I/O page faults to the guest, so a wrong
 // translation shows as the vfio-helper's data mismatch: a finding, not an error.
+// (Nor does bookworm-backports' 10.0.2: its amd_iommu.c never updates the event
+// log's tail register, and its page walk stops at a zero entry without a fault;
+// docs/machines.md#amd-vi-and-a-newer-qemu.)
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,7 +40,7 @@ full('amd: every scenario that runs there passes on the clean kernel (IOMMU_HARN
   t.is(result.verdict, 'pass', summary(result));
 });
 
-full('amd: a user DMA mapped at the wrong IOVA reads back wrong with no fault in the log: a finding in the container step, not an error (IOMMU_HARNESS_FULL=1)', async (t) => {
+full('amd: a user DMA mapped at the wrong IOVA reads back wrong with no IO_PAGE_FAULT in the log: a finding in the container step, not an error (IOMMU_HARNESS_FULL=1)', async (t) => {
   t.timeout(30 * 60_000);
   const result = await runHarness({ patches: [patch('fault-wrong-iova-map.patch')], kconfigs: [], iommus: ['amd'], scenarios: [vfioBindUnbind], progress });
   t.log(summary(result));
@@ -45,6 +48,13 @@ full('amd: a user DMA mapped at the wrong IOVA reads back wrong with no fault in
   const run = only(result, 'amd', 'vfio-bind-unbind');
   t.is(run.error, undefined, summary(result));
   t.true(run.failedChecks.some((check) => /dma data mismatch/.test(check)), summary(result));
+  // The machine's stated limit: no IO_PAGE_FAULT reaches the log. A QEMU that reports one fails this,
+  // and the amd row's limit (and this test) should then expect the fault instead.
+  t.deepEqual(
+    run.reports.filter((report) => report.kind === 'iommu-fault').map((report) => report.title),
+    [],
+    summary(result),
+  );
 });
 
 full('amd: a dropped group reference is a leak of the removed device\'s group (IOMMU_HARNESS_FULL=1)', async (t) => {
