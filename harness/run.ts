@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { obtainKernel, type KernelRequest, type ObtainedKernel } from './build/index.ts';
+import { obtainKernel, withKernelPlace, type KernelRequest, type ObtainedKernel } from './build/index.ts';
 import { cacheLayout, ensureDir, type CacheLayout } from './cache.ts';
 import { HarnessError } from './errors.ts';
 import { kconfigDir } from './build/index.ts';
@@ -183,7 +183,10 @@ export async function runHarness(request: RunRequest): Promise<HarnessResult> {
   });
   const runs: ScenarioRun[] = outcomes.flatMap((outcome) => outcome.runs);
   for (const [arch, kernel] of preparedByArch) {
-    await symbolizeRuns(runs.filter((run) => machineOf(run.iommu).arch === arch), kernel.kernel.artifacts.vmlinux, archOf(arch).crossCompile);
+    const place = kernel.kernel.place;
+    await symbolizeRuns(runs.filter((run) => machineOf(run.iommu).arch === arch), kernel.kernel.artifacts.vmlinux, archOf(arch).crossCompile, (lookup) =>
+      withKernelPlace(layout, place, progress, () => lookup(place.buildDir)),
+    );
   }
   const bootSeconds: HarnessResult['timings']['bootSeconds'] = {};
   const bootTimelines: Record<string, BootTimeline> = {};

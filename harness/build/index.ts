@@ -10,10 +10,11 @@ import { withLock } from '../lock.ts';
 import { debianReleaseOf, obtainDebianSource, type DebianSource } from '../source/debian-source.ts';
 import { releaseNotice } from '../source/releases.ts';
 import { checkGitTree, fileAtCommit, prepareTree, resolveCommit, worktreeFor } from '../source/worktree.ts';
-import { uncommittedFor } from '../source/uncommitted.ts';
+import { uncommittedFor, type UncommittedChanges } from '../source/uncommitted.ts';
 import { absentOptions, ConfigSyntaxError, formatVersion, makefileVersion, mergeFragments, renderConfig, switchedOffOptions, type AbsentOption, type ConfigFragment } from './kconfig.ts';
 import { readBuiltChanges, recordBuiltChanges } from './built-files.ts';
-import { buildKernel, cachedKernel, type KernelArtifacts } from './kernel.ts';
+import { buildKernel, buildDirHolds, cachedKernel, forgetBuildDirKernel, type KernelArtifacts } from './kernel.ts';
+import type { ConfigMap } from './kconfig.ts';
 import { preemptionOf, preemptionRequest, type Preemption } from './preemption.ts';
 import { archOf, type Arch } from '../machine/arches.ts';
 
@@ -63,9 +64,27 @@ export interface KernelSource {
   preemption?: Preemption;
 }
 
+/**
+ * Where and from what a kernel is built: enough to put its tree and build
+ * directory back when a later step needs them (the frames' source lines) after
+ * another kernel was built there.
+ */
+export interface KernelBuildPlace {
+  key: string;
+  arch: Arch;
+  repo: string;
+  baseCommit: string;
+  patches: string[];
+  uncommitted?: UncommittedChanges;
+  worktree: string;
+  buildDir: string;
+  requested: ConfigMap;
+}
+
 export interface ObtainedKernel {
   artifacts: KernelArtifacts;
   source: KernelSource;
+  place: KernelBuildPlace;
   /** Fragment options this kernel is too old to have (`# since X.Y`), left out of its config. */
   absentOptions: AbsentOption[];
   /** Build wall time; 0 when it came from the cache. */
@@ -154,25 +173,57 @@ export async function obtainKernel(layout: CacheLayout, request: KernelRequest, 
     const kernel = await cachedKernel(layout, key, arch);
     return kernel && (await readBuiltChanges(kernel.dir)) ? kernel : undefined;
   };
+  const worktree = worktreeFor(layout, repo);
+  // One build directory per worktree and config: patch variants of one
+  // config rebuild incrementally, and switching profiles (kmemleak, KASAN)
+  // does not throw away the other profiles' objects.
+  // Another architecture's build directory says which (x86_64's name is as it always was).
+  const buildDir = path.join(layout.builds, `${path.basename(worktree)}${arch === 'x86_64' ? '' : `-${arch}`}-${contentKey(renderConfig(requested)).slice(0, 8)}`);
+  const place: KernelBuildPlace = { key, arch, repo, baseCommit, patches: request.patches, ...(uncommitted ? { uncommitted } : {}), worktree, buildDir, requested };
   const cached = await fromCache();
   if (cached) {
     progress.step(`kernel ${cached.release}${arch === 'x86_64' ? '' : ` (${arch})`} from cache (${key})`);
-    return { artifacts: cached, source: await withPreemption(cached), absentOptions: absent, buildSeconds: 0 };
+    return { artifacts: cached, source: await withPreemption(cached), place, absentOptions: absent, buildSeconds: 0 };
   }
-  const worktree = worktreeFor(layout, repo);
   return withLock(layout.locks, path.basename(worktree), 120 * 60_000, async (lockLost) => {
     const raced = await fromCache();
-    if (raced) return { artifacts: raced, source: await withPreemption(raced), absentOptions: absent, buildSeconds: 0 };
-    const tree = await prepareTree(layout, { repo, ref: baseCommit, patches: request.patches, progress, cancelSignal: lockLost, ...(uncommitted ? { uncommitted } : {}) });
-    // One build directory per worktree and config: patch variants of one
-    // config rebuild incrementally, and switching profiles (kmemleak, KASAN)
-    // does not throw away the other profiles' objects.
-    // Another architecture's build directory says which (x86_64's name is as it always was).
-    const buildDir = path.join(layout.builds, `${path.basename(worktree)}${arch === 'x86_64' ? '' : `-${arch}`}-${contentKey(renderConfig(requested)).slice(0, 8)}`);
-    const outcome = await buildKernel(layout, { key, worktree: tree.worktree, buildDir, requested, progress, arch, cancelSignal: lockLost });
-    // Read while the build directory still holds this build's objects: the next patch rebuilds over it.
-    await recordBuiltChanges(outcome.artifacts.dir, buildDir, tree.worktree, baseCommit);
+    if (raced) return { artifacts: raced, source: await withPreemption(raced), place, absentOptions: absent, buildSeconds: 0 };
+    const outcome = await buildAt(layout, place, progress, lockLost);
     progress.step(`built ${outcome.artifacts.release}${arch === 'x86_64' ? '' : ` (${arch})`} in ${outcome.seconds.toFixed(0)} s`);
-    return { artifacts: outcome.artifacts, source: await withPreemption(outcome.artifacts), absentOptions: absent, buildSeconds: outcome.seconds };
+    return { artifacts: outcome.artifacts, source: await withPreemption(outcome.artifacts), place, absentOptions: absent, buildSeconds: outcome.seconds };
+  });
+}
+
+/** Puts the place's tree in the state of its kernel and builds it there; the caller holds the worktree's lock. */
+async function buildAt(layout: CacheLayout, place: KernelBuildPlace, progress: Progress, cancelSignal?: AbortSignal) {
+  // The build directory is about to hold something else: until the build ends, it holds no kernel.
+  await forgetBuildDirKernel(place.buildDir);
+  const tree = await prepareTree(layout, {
+    repo: place.repo,
+    ref: place.baseCommit,
+    patches: place.patches,
+    progress,
+    ...(cancelSignal ? { cancelSignal } : {}),
+    ...(place.uncommitted ? { uncommitted: place.uncommitted } : {}),
+  });
+  const outcome = await buildKernel(layout, { key: place.key, worktree: tree.worktree, buildDir: place.buildDir, requested: place.requested, progress, arch: place.arch, ...(cancelSignal ? { cancelSignal } : {}) });
+  // Read while the build directory still holds this build's objects: the next patch rebuilds over it.
+  await recordBuiltChanges(outcome.artifacts.dir, place.buildDir, tree.worktree, place.baseCommit);
+  return outcome;
+}
+
+/**
+ * Runs `work` with the place's worktree and build directory holding its
+ * kernel's sources and objects, under the worktree's lock. A kernel that came
+ * from the cache after another was built in the same place is first built
+ * there again (incrementally; the same key gives the same kernel).
+ */
+export async function withKernelPlace<T>(layout: CacheLayout, place: KernelBuildPlace, progress: Progress, work: (place: KernelBuildPlace) => Promise<T>): Promise<T> {
+  return withLock(layout.locks, path.basename(place.worktree), 120 * 60_000, async (lockLost) => {
+    if (!(await buildDirHolds(place.buildDir, place.worktree, place.key))) {
+      progress.step(`the build directory holds another kernel now: building ${place.key} there again for its sources`);
+      await buildAt(layout, place, progress, lockLost);
+    }
+    return work(place);
   });
 }

@@ -14,6 +14,7 @@ import { describeError, HarnessError } from '../errors.ts';
 import { exists } from '../files.ts';
 import type { Progress } from '../log.ts';
 import { buildEnv } from '../child-env.ts';
+import { treeKernelFile } from '../source/worktree.ts';
 import { buildTrouble, firstBuildErrors, buildProgressTarget } from './build-log.ts';
 import { milestoneLine, statusLine, type BuildEstimate } from './build-progress.ts';
 import { applyOptions, droppedOptions, renderConfig, type ConfigMap } from './kconfig.ts';
@@ -151,7 +152,27 @@ export async function buildKernel(layout: CacheLayout, request: BuildRequest): P
   } finally {
     forget();
   }
+  await writeFile(path.join(buildDir, heldKernelFile), `${request.key}\n`);
+  await writeFile(treeKernelFile(worktree), `${request.key}\n`);
   return { artifacts: { ...artifacts, release, kmemleak: hasKmemleak(finalConfig), arch }, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Names the kernel whose sources and objects a build directory holds (its worktree too): written when its build ends. */
+const heldKernelFile = '.iommu-harness-kernel';
+
+/**
+ * Whether the build directory and the worktree both hold the kernel with this
+ * key: the worktree is shared by every config's build directory, and
+ * prepareTree forgets its record whenever it changes the tree.
+ */
+export async function buildDirHolds(buildDir: string, worktree: string, key: string): Promise<boolean> {
+  const held = async (file: string) => (await readFile(file, 'utf8').catch(() => '')).trim() === key;
+  return (await held(path.join(buildDir, heldKernelFile))) && (await held(treeKernelFile(worktree)));
+}
+
+/** Before the build directory changes: it holds no finished kernel until the next build ends. */
+export async function forgetBuildDirKernel(buildDir: string): Promise<void> {
+  await rm(path.join(buildDir, heldKernelFile), { force: true });
 }
 
 function hasKmemleak(config: string): boolean {

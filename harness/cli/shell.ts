@@ -4,6 +4,7 @@
 // shell does, on every exit path (the reaper, the parent-death signal).
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { kconfigDir } from '../build/index.ts';
 import { cacheLayout, ensureDir } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import type { Progress } from '../log.ts';
@@ -56,7 +57,8 @@ export async function runShell(request: ShellRequest, io = { stdin: process.stdi
   const topology = shellTopology(request.iommu, request.scenarios);
   const layout = cacheLayout();
   const arch = machineOf(request.iommu).arch;
-  const prepared = await prepareKernel({ ...(request.src ? { src: request.src } : {}), ...(request.ref ? { ref: request.ref } : {}), patches: request.patches, kconfigs: request.kconfigs, arch }, progress, layout);
+  // gdb wants source, types and locals: its kernel carries full DWARF, which the standard build leaves out.
+  const prepared = await prepareKernel({ ...(request.src ? { src: request.src } : {}), ...(request.ref ? { ref: request.ref } : {}), patches: request.patches, kconfigs: request.gdb ? [path.join(kconfigDir, 'gdb.config'), ...request.kconfigs] : request.kconfigs, arch }, progress, layout);
   const accel = foreignArchAccel(arch) ?? (await chooseAccel(request.accel, process.env, { kernel: prepared.kernel.artifacts.bzImage, layout }));
   progress.step(`accelerator: ${accel.accel} (${accel.reason})`);
   const runDir = await ensureDir(path.join(newRunDir(layout), request.iommu));

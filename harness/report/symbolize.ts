@@ -1,9 +1,12 @@
-// Stack frames to source lines. A report's frames are `func+0xOFF/0xLEN`; with
-// the build's vmlinux at hand (kconfigs/debug.config keeps DWARF line tables
-// in it) each becomes file:line through nm and addr2line, run once per run.
-// Parsing is pure; the two tool calls are the only I/O.
+// Stack frames to source lines. A report's frames are `func+0xOFF/0xLEN`. The
+// harness builds kernels without DWARF (a cold build is minutes shorter), so
+// the frames' objects are compiled again with -g when a report has frames
+// (harness/build/frame-lines.ts); a vmlinux that has line tables (a --kconfig
+// with DEBUG_INFO, shell --gdb's kernel) is read directly with nm and
+// addr2line. Parsing is pure; the tool calls are the only I/O.
 import { execa } from 'execa';
 import { describeError } from '../errors.ts';
+import { frameKey, frameLines, parseInnermost } from '../build/frame-lines.ts';
 import type { ResultReport, ScenarioRun } from './result.ts';
 
 export interface FrameRef {
@@ -47,31 +50,8 @@ export function parseNm(output: string): Map<string, bigint> {
   return symbols;
 }
 
-/**
- * `addr2line -a -f` prints, per address, the address line then function/location
- * pairs (several when inlined; the last pair is the outermost). The innermost
- * location is what the frame points at.
- */
-export function parseAddr2line(output: string): Map<bigint, string> {
-  const locations = new Map<bigint, string>();
-  const lines = output.split('\n');
-  let address: bigint | undefined;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] ?? '';
-    if (/^0x[0-9a-f]+$/.test(line)) {
-      address = BigInt(line);
-      continue;
-    }
-    const location = lines[i + 1];
-    if (address !== undefined && location !== undefined && !locations.has(address)) {
-      const clean = location.replace(/ \(discriminator \d+\)$/, '');
-      // Builds run in the harness's worktree; paths are reported relative to the tree.
-      if (!clean.startsWith('??')) locations.set(address, clean.replace(/^.*\/worktrees\/wt-[0-9a-f]+\//, ''));
-      i++;
-    }
-  }
-  return locations;
-}
+/** `addr2line -a -f -i` output: the innermost location per address, relative to the tree. */
+export const parseAddr2line = parseInnermost;
 
 /** Whether vmlinux carries line tables: without them addr2line can only say `??`. */
 async function hasLineInfo(vmlinux: string, prefix: string): Promise<boolean> {
@@ -84,17 +64,35 @@ async function hasLineInfo(vmlinux: string, prefix: string): Promise<boolean> {
  * (or an unreadable vmlinux) leaves the reports as they are, with a note on
  * each run that has reports, and never fails the run.
  */
-export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string, toolPrefix = ''): Promise<void> {
+export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string, toolPrefix = '', fromObjects?: ObjectLines): Promise<void> {
   const withReports = runs.filter((run) => run.reports.length > 0);
   if (withReports.length === 0) return;
+  const reports = withReports.flatMap((run) => run.reports);
   try {
-    if (!(await hasLineInfo(vmlinux, toolPrefix))) return;
-    await symbolizeReports(withReports.flatMap((run) => run.reports), vmlinux, toolPrefix);
+    if (await hasLineInfo(vmlinux, toolPrefix)) {
+      await symbolizeReports(reports, vmlinux, toolPrefix);
+    } else if (fromObjects) {
+      const perReport = reports.map((report) => framesOf(report.text));
+      const frames = [...new Map(perReport.flat().map((frame) => [frameKey(frame), frame])).values()];
+      const lines = frames.length ? await fromObjects((buildDir) => frameLines(buildDir, vmlinux, frames, toolPrefix)) : new Map<string, string>();
+      reports.forEach((report, index) => {
+        report.frames = (perReport[index] ?? []).map((frame) => {
+          const location = lines.get(frameKey(frame));
+          return { function: frame.function, ...(location ? { location } : {}) };
+        });
+      });
+    }
   } catch (error) {
     const note = `report frames not symbolized to file:line: ${error instanceof SymbolizeError ? error.message : describeError(error)}`;
     for (const run of withReports) run.notes.push(note);
   }
 }
+
+/**
+ * Runs a lookup in the kernel's build directory while it holds that kernel's
+ * sources and objects (harness/build/index.ts withKernelPlace).
+ */
+export type ObjectLines = (lookup: (buildDir: string) => Promise<Map<string, string>>) => Promise<Map<string, string>>;
 
 class SymbolizeError extends Error {}
 

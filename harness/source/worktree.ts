@@ -29,6 +29,11 @@ export interface PreparedTree {
 }
 
 /** The worktree the harness keeps for `repo`. Callers hold the source lock. */
+/** Beside the worktree (not in it: git clean would take it): the key of the kernel last built from the tree as it stands. */
+export function treeKernelFile(worktree: string): string {
+  return `${worktree}.iommu-harness-kernel`;
+}
+
 export function worktreeFor(layout: CacheLayout, repo: string): string {
   return path.join(layout.worktrees, `wt-${contentKey(path.resolve(repo))}`);
 }
@@ -72,6 +77,8 @@ export async function prepareTree(
   const baseCommit = await resolveCommit(repo, options.ref);
   const worktree = worktreeFor(layout, repo);
   await ensureDir(layout.worktrees);
+  // The tree is about to change: it holds no built kernel until the next build ends.
+  await rm(treeKernelFile(worktree), { force: true });
   const run = (dir: string, args: string[], flags: { allowFailure?: boolean } = {}) =>
     git(dir, args, { ...flags, ...(options.cancelSignal ? { cancelSignal: options.cancelSignal } : {}) });
 

@@ -54,7 +54,7 @@ test.serial('a default domain left to iommu_group_release() is reported as a WAR
   t.is(warning!.title, 'WARNING in iommu_group_release');
   t.regex(warning!.location ?? '', /^drivers\/iommu\/iommu\.c:\d+$/);
   t.is(warning!.step, 'vfio-bind-unbind/remove');
-  // vmlinux has line tables: the stack is symbolized, down through the removal path.
+  // The kernel has no DWARF: the frames' objects are compiled again with -g, and the stack is symbolized down through the removal path.
   t.regex(warning!.frames?.find((frame) => frame.function === 'iommu_group_release')?.location ?? '', /^drivers\/iommu\/iommu\.c:\d+$/);
   t.regex(warning!.frames?.find((frame) => frame.function === 'iommu_release_device')?.location ?? '', /^drivers\/iommu\/iommu\.c:\d+$/);
 });
