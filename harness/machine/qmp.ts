@@ -375,12 +375,14 @@ export async function deviceAdd(client: QmpClient, props: DeviceProps, options: 
  * Unplugs a device: sends `device_del` once, then waits for DEVICE_DELETED naming it.
  * The `return` only means the request was accepted; the guest releases the device later.
  */
-export async function deviceDel(client: QmpClient, id: string, options: { timeoutMs?: number } = {}): Promise<QmpEvent> {
+export async function deviceDel(client: QmpClient, id: string, options: { timeoutMs?: number; whilePending?: () => Promise<void> } = {}): Promise<QmpEvent> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_DEVICE_DEL_TIMEOUT_MS;
   // The event may arrive before the reply; an identical event from an earlier unplug of a
   // device with the same id must not count. So only events from here on are considered.
   const since = client.events.length;
   await client.execute('device_del', { id });
+  // What the guest does while QEMU waits for it to let go (pciehp: power the slot off now).
+  if (options.whilePending) await options.whilePending();
   try {
     return await client.waitForEvent('DEVICE_DELETED', (e) => e.data.device === id, {
       timeoutMs,

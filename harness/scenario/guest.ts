@@ -304,11 +304,14 @@ export class Guest {
 
   /**
    * Opens the device through the container path and keeps every fd open for
-   * `holdMs`; resolves once the device fd is open, with the helper's eventual
-   * result, so a step can act while userspace holds the device.
+   * `holdMs` (with `untilRequest`: until the kernel asks for the device back
+   * through VFIO's device request IRQ, as QEMU releases it, at most `holdMs`);
+   * resolves once the device fd is open, with the helper's eventual result, so
+   * a step can act while userspace holds the device.
    */
-  async vfioHold(bdf: string, holdMs: number): Promise<{ done: Promise<CommandResult> }> {
-    const done = this.guard(this.shell(['vfio-helper', 'container', checkBdf(bdf), '--hold-ms', String(holdMs)], holdMs + this.stepTimeoutMs));
+  async vfioHold(bdf: string, holdMs: number, options: { untilRequest?: boolean } = {}): Promise<{ done: Promise<CommandResult> }> {
+    const argv = ['vfio-helper', 'container', checkBdf(bdf), '--hold-ms', String(holdMs), ...(options.untilRequest ? ['--until-request'] : [])];
+    const done = this.guard(this.shell(argv, holdMs + this.stepTimeoutMs));
     // The device fd is an anonymous inode; its presence means the hold has begun.
     const script = 'for p in $(pidof vfio-helper); do ls -l /proc/$p/fd; done 2>/dev/null | grep -q "vfio-device"';
     await this.poll('the VFIO device fd to be open', blockingWaitMs, async () => ((await this.shell(['sh', '-c', script], this.stepTimeoutMs)).exitCode === 0 ? true : undefined));
@@ -320,9 +323,6 @@ export class Guest {
     return (await this.run(['vfio-helper', 'iommufd', checkBdf(bdf), ...(options.dma ? ['--dma'] : [])])).stdout;
   }
 
-  // Hotplug through QMP ------------------------------------------------------
-
-  /** The guest's PCI address of the device QEMU knows as `id`. */
   // The kernel's own test suites ------------------------------------------------
 
   /** Why the guest has no program of this suite, or undefined when it has it. */
@@ -387,6 +387,9 @@ export class Guest {
     this.caseReports.push(...reports);
   }
 
+  // Hotplug through QMP ------------------------------------------------------
+
+  /** The guest's PCI address of the device QEMU knows as `id`. */
   async bdfOf(id: string, timeoutMs = blockingWaitMs): Promise<string> {
     return this.poll(`device ${id} to get a PCI address`, timeoutMs, async () => {
       const buses = await this.guard(this.queryPci());
@@ -425,6 +428,49 @@ export class Guest {
     const bdf = address && (await this.exists(`/sys/bus/pci/devices/${address}`)) ? address : undefined;
     await this.guard(this.meter.measure('qmp', deviceDel(this.machine.qmp, id, { timeoutMs })));
     if (bdf) await this.deviceGone(bdf);
+  }
+
+  /**
+   * device_del of a device behind a native-hotplug (pciehp) port, without
+   * pciehp's 5 s attention-button wait. QEMU's device_del presses the slot's
+   * attention button; once pciehp has taken the press ("Button press: will
+   * power off in 5 sec"), the slot's sysfs power file is set to 0, which
+   * cancels the wait and makes the same request the timer would have made
+   * (pciehp_request(DISABLE_SLOT), handled by pciehp_ist() ->
+   * pciehp_disable_slot(SAFE_REMOVAL)): the removal path under test is the one
+   * the button takes, started 5 s sooner. QEMU completes the unplug when the
+   * guest powers the slot off.
+   */
+  async unplugNative(id: string, timeoutMs = blockingWaitMs): Promise<void> {
+    const buses = await this.guard(this.queryPci());
+    const bdf = bdfOfQdevId(buses, id);
+    if (!bdf || !(await this.exists(`/sys/bus/pci/devices/${bdf}`))) throw new HarnessError('guest', `${this.currentStep}: ${id} is not in the guest, so it cannot be hot-removed`, { logPath: this.machine.consoleLog });
+    const slot = await this.slotOf(bdf);
+    const presses = await this.buttonPresses();
+    const powerOff = async () => {
+      await this.poll(`pciehp to take the attention-button press for ${bdf}`, timeoutMs, async () => ((await this.buttonPresses()) > presses ? true : undefined));
+      await this.write(`/sys/bus/pci/slots/${slot}/power`, '0');
+    };
+    await this.guard(this.meter.measure('qmp', deviceDel(this.machine.qmp, id, { timeoutMs, whilePending: powerOff })));
+    await this.deviceGone(bdf);
+  }
+
+  /** The hotplug slot (its /sys/bus/pci/slots name) that holds `bdf`: the slot whose address is the device's bus and slot. */
+  private async slotOf(bdf: string): Promise<string> {
+    const listing = await this.run(['sh', '-c', 'for s in /sys/bus/pci/slots/*; do [ -e "$s/address" ] && printf "%s %s\\n" "${s##*/}" "$(cat "$s/address")"; done; true']);
+    const wanted = bdf.replace(/\.[0-7]$/, '');
+    const slot = listing.stdout
+      .split('\n')
+      .map((line) => line.trim().split(' '))
+      .find(([, address]) => address === wanted)?.[0];
+    if (!slot || !/^[\w.-]+$/.test(slot)) throw new HarnessError('guest', `${this.currentStep}: no hotplug slot in /sys/bus/pci/slots holds ${bdf}`, { logPath: this.machine.consoleLog, excerpt: listing.stdout.split('\n').slice(0, 8) });
+    return slot;
+  }
+
+  /** How many attention-button presses pciehp has announced in the kernel log so far. */
+  private async buttonPresses(): Promise<number> {
+    const result = await this.run(['sh', '-c', 'dmesg | grep -c "Button press: will power off" || true']);
+    return Number(result.stdout.trim()) || 0;
   }
 
   // Internals ---------------------------------------------------------------

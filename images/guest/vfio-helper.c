@@ -3,9 +3,13 @@
  * vfio-helper: drive QEMU's edu PCI device (1234:11e8) through VFIO inside
  * the iommu-harness guest.
  *
- *   vfio-helper container BDF [--dma] [--hold-ms N]
- *   vfio-helper iommufd   BDF [--dma] [--hold-ms N]
- *   vfio-helper noiommu   BDF [--hold-ms N]
+ *   vfio-helper container BDF [--dma] [--hold-ms N [--until-request]]
+ *   vfio-helper iommufd   BDF [--dma] [--hold-ms N [--until-request]]
+ *   vfio-helper noiommu   BDF [--hold-ms N [--until-request]]
+ *
+ * --until-request: hold only until the kernel asks for the device back (the
+ * VFIO device request IRQ, which a removal raises while it waits for the fd
+ * to close), as QEMU does, at most N ms; no request in that time is an error.
  *
  * The harness has already bound BDF to vfio-pci. Progress goes to stdout as
  * one key=value line per milestone, then "ok". Failures print
@@ -29,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -117,9 +123,9 @@ static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: vfio-helper container BDF [--dma] [--hold-ms N]\n"
-		"       vfio-helper iommufd BDF [--dma] [--hold-ms N]\n"
-		"       vfio-helper noiommu BDF [--hold-ms N]\n");
+		"usage: vfio-helper container BDF [--dma] [--hold-ms N [--until-request]]\n"
+		"       vfio-helper iommufd BDF [--dma] [--hold-ms N [--until-request]]\n"
+		"       vfio-helper noiommu BDF [--hold-ms N [--until-request]]\n");
 	exit(2);
 }
 
@@ -191,14 +197,52 @@ static void sleep_ns(long ns)
 		;
 }
 
-static void hold(long hold_ms)
+static bool until_request;
+
+/* An eventfd the kernel signals when it wants the device back (a removal waiting for us). */
+static int request_eventfd(int devfd)
+{
+	int efd = eventfd(0, EFD_CLOEXEC);
+	if (efd < 0)
+		die_errno("eventfd", errno);
+	char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+	set->argsz = sizeof(buf);
+	set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+	set->index = VFIO_PCI_REQ_IRQ_INDEX;
+	set->start = 0;
+	set->count = 1;
+	memcpy(set->data, &efd, sizeof(int32_t));
+	XIOCTL(devfd, VFIO_DEVICE_SET_IRQS, set);
+	return efd;
+}
+
+static void hold(int devfd, long hold_ms)
 {
 	if (hold_ms <= 0)
 		return;
+	int efd = until_request ? request_eventfd(devfd) : -1;
 	milestone("holding");
 	int64_t start = now_ms();
-	sleep_ns(hold_ms * 1000000L);
-	milestone("hold=done ms=%lld", (long long)(now_ms() - start));
+	if (efd < 0) {
+		sleep_ns(hold_ms * 1000000L);
+		milestone("hold=done ms=%lld", (long long)(now_ms() - start));
+		return;
+	}
+	for (;;) {
+		long left = hold_ms - (long)(now_ms() - start);
+		struct pollfd p = { .fd = efd, .events = POLLIN };
+		int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die_errno("poll device request", errno);
+		if (n == 0)
+			die("device request", "the kernel did not ask for the device back within %ld ms", hold_ms);
+		break;
+	}
+	milestone("request=yes ms=%lld", (long long)(now_ms() - start));
+	xclose(efd, "request eventfd");
 }
 
 /* ---- sysfs lookups ---------------------------------------------------- */
@@ -579,7 +623,7 @@ static void run_container(const char *bdf, bool noiommu, bool dma, long hold_ms)
 			dma_check(devfd, buf);
 	}
 
-	hold(hold_ms);
+	hold(devfd, hold_ms);
 
 	if (!noiommu) {
 		struct vfio_iommu_type1_dma_unmap unmap = {
@@ -671,7 +715,7 @@ static void run_iommufd(const char *bdf, bool dma, long hold_ms)
 	if (dma)
 		dma_check(devfd, buf);
 
-	hold(hold_ms);
+	hold(devfd, hold_ms);
 
 	struct iommu_ioas_unmap unmap = {
 		.size = sizeof(unmap),
@@ -738,10 +782,14 @@ int main(int argc, char **argv)
 			/* Cap at one day so hold_ms * 1e6 cannot overflow. */
 			if (errno || *end || end == argv[i] || hold_ms < 0 || hold_ms > 86400000L)
 				usage();
+		} else if (!strcmp(argv[i], "--until-request")) {
+			until_request = true;
 		} else {
 			usage();
 		}
 	}
+	if (until_request && hold_ms <= 0)
+		usage();
 
 	milestone("mode=%s", mode);
 	milestone("bdf=%s", bdf);
