@@ -5,6 +5,7 @@
 // the table shows both side by side: the before/after of a change, on the same
 // machine in the same minutes.
 //   tsx scripts/bench.ts [--baseline REF] [--boots 5] [--runs 3] [--cold] [--cold-src debian:6.12,debian:7.2]
+//                        [--cold-machine none|smmuv3] [--cold-only]
 // Measures:
 //   with --cold, first: a cold build of each --cold-src kernel (default: the
 //     default kernel) per version, as a new machine does it (a scratch cache with
@@ -45,6 +46,9 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     cold: { type: 'boolean', default: false },
     'cold-src': { type: 'string', default: 'debian:6.12' },
+    // The machine whose architecture is built cold: none (x86_64) or smmuv3 (arm64).
+    'cold-machine': { type: 'string', default: 'none' },
+    'cold-only': { type: 'boolean', default: false },
   },
 });
 const whole = (name: string, text: string) => {
@@ -164,12 +168,15 @@ async function coldBuild(version: Version, src: string): Promise<ColdBuild> {
       await mkdir(layout[shared], { recursive: true });
       await symlink(layout[shared], path.join(root, shared));
     }
-    const sample = await cli(version, ['run', '--src', src, '--iommu', 'none', '--scenario', 'vfio-noiommu', '--quiet'], path.join(scratch, 'cold.json'), {
+    const machine = values['cold-machine'];
+    const scenario = machine === 'none' ? 'vfio-noiommu' : 'vfio-bind-unbind';
+    const sample = await cli(version, ['run', '--src', src, '--iommu', machine, '--scenario', scenario, '--quiet'], path.join(scratch, 'cold.json'), {
       ...process.env,
       IOMMU_HARNESS_CACHE: root,
       CCACHE_DISABLE: '1',
     });
-    const targets = Number((await readFile(path.join(root, 'builds', '.cold-build-lines'), 'utf8').catch(() => '')).trim()) || NaN;
+    const linesFile = machine === 'smmuv3' ? '.cold-build-lines-arm64' : '.cold-build-lines';
+    const targets = Number((await readFile(path.join(root, 'builds', linesFile), 'utf8').catch(() => '')).trim()) || NaN;
     return { src, wall: sample.wall, cpu: sample.cpu, buildSeconds: sample.result?.timings.buildSeconds ?? NaN, targets, exitCode: sample.exitCode };
   } finally {
     forget();
@@ -272,15 +279,16 @@ try {
       }
     }
   }
+  const coldOnly = values['cold-only'];
   // Each version builds its own default kernel once (not measured): the cache keeps both.
-  for (const version of versions) {
+  for (const version of coldOnly ? [] : versions) {
     progress.step(`bench: ${version.name}: warming the cache`);
     await cli(version, ['run', '--iommu', 'none', '--scenario', 'vfio-noiommu', '--quiet'], path.join(scratch, 'warm.json'));
   }
-  const library = await libraryBoots();
+  const library = coldOnly ? {} : await libraryBoots();
   // The Debian 6.12 source the default run unpacked into the cache: a git tree for `check --src`.
   const sourceTree = await ensureDebianSource(layout, defaultDebianRelease, silentProgress);
-  for (let round = 1; round <= runs; round++) {
+  for (let round = 1; round <= (coldOnly ? 0 : runs); round++) {
     for (const version of versions) {
       const mine = samples.get(version.name) ?? emptySamples();
       progress.step(`bench: ${version.name}: run, both vIOMMUs (${round}/${runs})`);
