@@ -26,6 +26,12 @@ const rules: EventRule[] = [
     const m = /(?:^|\s)\S+ (\S+): Removing from iommu group (\d+)\b/.exec(text);
     return m?.[1] ? { type: 'device-removed', device: m[1], group: Number(m[2]) } : undefined;
   },
+  // iommu_group_alloc()'s kobject failed (fault injection, memory pressure): 7.2's kobject_init_and_add() error path.
+  (text) => {
+    const m = /(?:^|\s)kobject: kobject_add_internal failed for (\d+) \(error: -?\d+ parent: iommu_groups\)/.exec(text);
+    return m ? { type: 'alloc-failed', group: Number(m[1]) } : undefined;
+  },
+  (text) => (/(?:^|\s)kobject: can not set name properly!/.test(text) ? { type: 'alloc-failed' } : undefined),
   (text) => {
     const m = /(?:^|\s)iommu-harness: device-gone (\S+)/.exec(text);
     return m?.[1] ? { type: 'device-removed', device: m[1] } : undefined;

@@ -18,6 +18,8 @@ export function accountGroups(events: GroupEvent[]): GroupAccounting {
   const lastReleased = new Map<number, Instance>();
   const groupOfDevice = new Map<string, Instance>();
   const anomalies: GroupAnomaly[] = [];
+  /** The last failed group allocation, when no group event has come since. */
+  let failedAlloc: GroupEvent | undefined;
 
   const create = (id: number, allocatedLine?: number): Instance => {
     const record: GroupRecord = { id, devices: [], released: false };
@@ -30,7 +32,12 @@ export function accountGroups(events: GroupEvent[]): GroupAccounting {
   };
 
   for (const event of events) {
+    const pendingFailure = failedAlloc;
+    failedAlloc = undefined;
     switch (event.type) {
+      case 'alloc-failed':
+        failedAlloc = event;
+        break;
       case 'allocated':
         if (event.group !== undefined) create(event.group, event.line);
         break;
@@ -61,6 +68,9 @@ export function accountGroups(events: GroupEvent[]): GroupAccounting {
       case 'released': {
         if (event.group === undefined) break;
         const instance = live.get(event.group);
+        // The release right after a failed allocation of this id (or of a kobject whose name failed) is that allocation's.
+        const failedJustBefore = pendingFailure !== undefined && (pendingFailure.group ?? event.group) === event.group && event.line - pendingFailure.line <= 3;
+        if (!instance && failedJustBefore) break;
         if (!instance) {
           anomalies.push({
             kind: lastReleased.has(event.group) ? 'double-release' : 'release-of-unknown',

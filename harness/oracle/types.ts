@@ -54,7 +54,12 @@ export interface KernelReport {
   repeats?: number;
 }
 
-export type GroupEventType = 'allocated' | 'device-added' | 'device-removed' | 'released';
+/**
+ * `alloc-failed`: iommu_group_alloc() could not add the group's kobject (kobject_add_internal failed
+ * for N under iommu_groups, or its name could not be set): its error path releases the group it never
+ * announced, so the "Releasing group N" that follows is that failed allocation's, not a second release.
+ */
+export type GroupEventType = 'allocated' | 'device-added' | 'device-removed' | 'released' | 'alloc-failed';
 
 export interface GroupEvent {
   type: GroupEventType;

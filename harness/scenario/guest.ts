@@ -1,6 +1,8 @@
 // The typed guest API scenarios are written against: PCI, VFIO, hotplug and
 // step marks. Every call has a timeout and every value reaches the guest's
 // shell as a quoted argument, never spliced into a command.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { HarnessError } from '../errors.ts';
 import type { Machine } from '../machine/machine.ts';
 import { deviceAdd, deviceDel } from '../machine/qmp.ts';
@@ -365,6 +367,8 @@ export class Guest {
     const timeoutMs = options.timeoutMs ?? (budget !== undefined ? (budget + caseSeconds + 120) * 1000 : Math.min(120 * 60_000, Math.max(30 * 60_000, cases.length * 60_000)));
     const prefix = this.stepName(step);
     const result = await this.guard(this.shell([...withEnv, 'sh', '-c', caseLoopScript, 'sh', binary, prefix, String(budget ?? 0), String(caseSeconds), ...cases], timeoutMs));
+    // The suite's own output, case by case, beside the console: what a reader checks a verdict against.
+    await writeFile(path.join(path.dirname(this.machine.consoleLog), `${this.scenario}.${program}.tap`), result.stdout).catch(() => undefined);
     const run = parseCaseLoop(result.stdout, { suite: program, stepPrefix: prefix, cases, ...(budget !== undefined ? { budgetSeconds: budget } : {}) });
     this.cases.push(...run.cases);
     this.suites.push(run.suite);

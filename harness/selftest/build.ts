@@ -68,7 +68,8 @@ async function obtainSuite(layout: CacheLayout, request: KernelRequest, kernel: 
       return { dir, missing: why };
     }
     const started = Date.now();
-    const objects = path.join(staging, 'build');
+    // lib.mk writes the programs into OUTPUT and does not make it.
+    const objects = await ensureDir(path.join(staging, 'build'));
     progress.step(`building selftests/${dir} (${selftestSuites[dir].programs.join(', ')}) statically against ${kernel.artifacts.release}'s headers`);
     const make = await execa('make', ['-C', source, `-j${os.availableParallelism()}`, `OUTPUT=${objects}`, ...(arch.crossCompile ? [`CROSS_COMPILE=${arch.crossCompile}`, `ARCH=${arch.kernelArch}`] : [])], {
       reject: false,

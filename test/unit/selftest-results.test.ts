@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { kunitConsoleKtap, parseTap } from '../../harness/oracle/ktap-results.ts';
-import { parseKnownIssues } from '../../harness/oracle/index.ts';
+import { accountGroups, parseKernelLog, parseKnownIssues } from '../../harness/oracle/index.ts';
 import { kindOfTitle } from '../../harness/oracle/kinds.ts';
 import { parseCaseLoop, parseKselftestList } from '../../harness/selftest/cases.ts';
 import { judgeBoot } from '../../harness/report/verdict.ts';
@@ -257,4 +257,34 @@ test('outputs: the table counts the cases per program and names the skip reasons
   t.regex(xml, /<testcase classname="iommu\.intel\.selftest-iommufd\.iommufd" name="a\.ok_case" time="0\.3"\/>/);
   t.regex(xml, /<testcase classname="iommu\.intel\.selftest-iommufd\.iommufd" name="a\.fails" time="0\.8">\n\s*<failure message="not ok" type="selftest">iommufd: a\.fails: not ok/);
   t.regex(xml, /<testcase classname="iommu\.intel\.selftest-iommufd\.iommufd" name="a\.late" time="0\.0">\n\s*<skipped message="not reached: the time budget of 300 s/);
+});
+
+test("the real listings of 7.2.13's iommufd programs (captured from the built programs' -l): 246 iommufd cases, 8 iommufd_fail_nth cases", (t) => {
+  const iommufd = parseKselftestList(fixture('iommufd-7.2.13.list'));
+  t.is(iommufd.length, 246);
+  t.is(new Set(iommufd).size, 246, 'no case twice');
+  t.true(iommufd.includes('iommufd.simple_close'));
+  t.true(iommufd.includes('iommufd_ioas.mock_domain_limit.area_auto_iova'));
+  t.false(iommufd.some((name) => name.startsWith('global')), 'a fixture with no tests has no cases');
+  t.deepEqual(parseKselftestList(fixture('iommufd_fail_nth-7.2.13.list')), [
+    'basic_fail_nth.basic',
+    'basic_fail_nth.map_domain',
+    'basic_fail_nth.map_file_domain',
+    'basic_fail_nth.map_two_domains',
+    'basic_fail_nth.access_rw',
+    'basic_fail_nth.access_pin',
+    'basic_fail_nth.access_pin_domain',
+    'basic_fail_nth.device',
+  ]);
+});
+
+test("a group whose kobject could not be added (fault injection in iommu_group_alloc()) is released unannounced: that release is the failed allocation's, not a double release (captured 7.2.13 console)", (t) => {
+  const log = `[    0.000000] Linux version 7.2.13 (gcc) #1 SMP PREEMPT_LAZY\n${fixture('fail-nth-group-alloc-7.2.13.console')}`;
+  const accounting = accountGroups(parseKernelLog(log).groupEvents);
+  t.deepEqual(accounting.anomalies, []);
+  t.true(accounting.groups.length > 10);
+  t.true(accounting.groups.every((group) => group.released));
+  // The same release with nothing failed before it is still a double release.
+  const doubled = accountGroups(parseKernelLog('[    1.0] iommu: Allocated group 3\n[    1.1] iommu: Releasing group 3\n[    1.2] iommu: Releasing group 3\n').groupEvents);
+  t.deepEqual(doubled.anomalies.map((anomaly) => anomaly.kind), ['double-release']);
 });
