@@ -38,6 +38,7 @@ export const selftestIommufd: Scenario = {
       if (got < reservedHugepages) throw new HarnessError('guest', `selftest-iommufd/hugepages: only ${got} of ${reservedHugepages} huge pages could be reserved: the hugepage variants would fail for want of memory, not for the kernel`);
     }
     await guest.runKselftest('iommu', 'iommufd');
-    await guest.runKselftest('iommu', 'iommufd_fail_nth');
+    // It fails each allocation of each ioctl in turn (failslab through /proc/self/task/N/fail-nth).
+    await guest.runKselftest('iommu', 'iommufd_fail_nth', { injectsFaults: true });
   },
 };

@@ -103,7 +103,10 @@ export function parseTap(text: string): TapResults {
       const child = open.at(-1)?.indent === indent + 4 ? open.pop() : undefined;
       const parents = open.filter((entry) => entry.indent <= indent).map((entry) => entry.name);
       const seconds = line.time !== undefined && lastTime !== undefined ? Math.round(Math.max(0, line.time - lastTime) * 1000) / 1000 : undefined;
-      const own = [...(notes.get(indent) ?? []), ...(child ? (notes.get(indent + 4) ?? []) : [])];
+      // KUnit prints a parameterised test's diagnostics at the test's indentation, one level above its parameters' results.
+      const insideSubtest = open.at(-1)?.indent === indent;
+      const own = [...(insideSubtest ? (notes.get(indent - 4) ?? []) : []), ...(notes.get(indent) ?? []), ...(child ? (notes.get(indent + 4) ?? []) : [])];
+      if (insideSubtest && notes.has(indent - 4)) notes.set(indent - 4, []);
       const isCase = !child || child.leaves === 0 || (status.result === 'not ok' && !child.failed);
       if (isCase) {
         cases.push({ name: [...parents, name].join('.'), ...status, diagnostics: own, ...(seconds !== undefined ? { seconds } : {}) });

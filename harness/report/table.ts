@@ -7,7 +7,7 @@ export function renderTable(result: HarnessResult): string {
   const rows = result.runs.map((run) => [
     run.iommu,
     run.scenario,
-    run.verdict.toUpperCase() + (run.skippedSteps?.length ? ` (${run.skippedSteps.length} step(s) skipped)` : ''),
+    run.verdict.toUpperCase() + (run.skippedSteps?.length ? ` (${run.skippedSteps.length} step(s) skipped)` : '') + caseSkips(run),
     String(run.groups.length),
     String(run.groups.filter((group) => group.released).length),
     String(run.leaks.length),
@@ -28,6 +28,12 @@ export function renderTable(result: HarnessResult): string {
   for (const reason of result.inconclusive ?? []) out.push(`INCONCLUSIVE: ${reason}`);
   out.push(`verdict: ${result.verdict.toUpperCase()}`);
   return `${out.join('\n')}\n`;
+}
+
+/** A pass covers the cases that ran: the verdict says how many did not. */
+function caseSkips(run: ScenarioRun): string {
+  const skipped = (run.cases ?? []).filter((row) => row.result === 'skip').length;
+  return skipped ? ` (${skipped} case(s) skipped)` : '';
 }
 
 function knownSuffix(run: ScenarioRun): string {

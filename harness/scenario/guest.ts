@@ -58,6 +58,8 @@ export class Guest {
   readonly suites: ResultSuite[] = [];
   /** A `not ok` case's report (kind `selftest`), placed in the case's step. */
   readonly caseReports: ResultReport[] = [];
+  /** Steps whose cases inject allocation failures on purpose (the oracle then reads silent group releases as their own). */
+  readonly faultInjectionSteps: string[] = [];
   /** Devices marked gone and not seen since; a BDF comes back after a rescan. */
   private readonly markedGone = new Set<string>();
 
@@ -342,7 +344,7 @@ export class Guest {
    * reach as skips saying so. A program the guest lacks is a skipped step with
    * the reason. `caseSeconds` kills a case that outlives the suite's own alarm.
    */
-  async runKselftest(dir: SelftestDir, program: string, options: { step?: string; caseSeconds?: number; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<SuiteRun | undefined> {
+  async runKselftest(dir: SelftestDir, program: string, options: { step?: string; caseSeconds?: number; timeoutMs?: number; env?: Record<string, string>; injectsFaults?: boolean } = {}): Promise<SuiteRun | undefined> {
     const step = options.step ?? program;
     const missing = this.selftestMissing(dir, program);
     if (missing) {
@@ -366,6 +368,7 @@ export class Guest {
     // Without a budget the command may take every case's own limit; with one, the budget and one case more.
     const timeoutMs = options.timeoutMs ?? (budget !== undefined ? (budget + caseSeconds + 120) * 1000 : Math.min(120 * 60_000, Math.max(30 * 60_000, cases.length * 60_000)));
     const prefix = this.stepName(step);
+    if (options.injectsFaults) this.faultInjectionSteps.push(prefix);
     const result = await this.guard(this.shell([...withEnv, 'sh', '-c', caseLoopScript, 'sh', binary, prefix, String(budget ?? 0), String(caseSeconds), ...cases], timeoutMs));
     // The suite's own output, case by case, beside the console: what a reader checks a verdict against.
     await writeFile(path.join(path.dirname(this.machine.consoleLog), `${this.scenario}.${program}.tap`), result.stdout).catch(() => undefined);

@@ -319,6 +319,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
           (outcome.cases ??= []).push(...guest.cases);
           (outcome.suites ??= []).push(...guest.suites);
           (outcome.caseReports ??= []).push(...guest.caseReports);
+          (outcome.faultInjectionSteps ??= []).push(...guest.faultInjectionSteps);
         }
       }
       outcomes.push(outcome);

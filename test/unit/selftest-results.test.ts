@@ -288,3 +288,39 @@ test("a group whose kobject could not be added (fault injection in iommu_group_a
   const doubled = accountGroups(parseKernelLog('[    1.0] iommu: Allocated group 3\n[    1.1] iommu: Releasing group 3\n[    1.2] iommu: Releasing group 3\n').groupEvents);
   t.deepEqual(doubled.anomalies.map((anomaly) => anomaly.kind), ['double-release']);
 });
+
+test("a real case-by-case run of 7.2.13's iommufd on intel-iommu under TCG (captured .tap): every listed case a row, 241 ok and the viommu-less variants skipped with the suite's reason", (t) => {
+  const cases = parseKselftestList(fixture('iommufd-7.2.13.list'));
+  const run = parseCaseLoop(fixture('iommufd-7.2.13-intel.tap'), { suite: 'iommufd', stepPrefix: 'selftest-iommufd/iommufd', cases });
+  t.is(run.cases.length, 246);
+  t.is(run.cases.filter((row) => row.result === 'ok').length, 241);
+  const skipped = run.cases.filter((row) => row.result === 'skip');
+  t.is(skipped.length, 5);
+  t.true(skipped.every((row) => row.reason === 'Skipping test for variant no_viommu' && row.name.startsWith('iommufd_viommu.no_viommu.')));
+  t.deepEqual(run.reports, []);
+  t.true(run.suite.seconds > 10 && run.suite.seconds < 600, `${run.suite.seconds} s`);
+  const nth = parseCaseLoop(fixture('iommufd_fail_nth-7.2.13-intel.tap'), { suite: 'iommufd_fail_nth', stepPrefix: 'selftest-iommufd/iommufd_fail_nth', cases: parseKselftestList(fixture('iommufd_fail_nth-7.2.13.list')) });
+  t.deepEqual(nth.cases.map((row) => row.result), Array(8).fill('ok'));
+});
+
+test("7.2.13's generic page-table KUnit format suites on the console (captured): 161 cases across the five formats, all ok", (t) => {
+  const parsed = parseTap(kunitConsoleKtap(fixture('kunit-fmt-7.2.13.console')));
+  t.is(parsed.planned, 5);
+  t.deepEqual(parsed.missing, []);
+  t.is(parsed.cases.length, 161);
+  t.true(parsed.cases.every((row) => row.result === 'ok'));
+  t.deepEqual([...new Set(parsed.cases.map((row) => row.name.split('.')[0]))], ['amdv1_fmt_test', 'amdv1_mock_fmt_test', 'vtdss_fmt_test', 'riscv_64_fmt_test', 'x86_64_fmt_test']);
+  t.true(parsed.cases.some((row) => /^x86_64_fmt_test\.test_entry_oa\.\S+$/.test(row.name)), 'parameterised cases are named suite.test.param');
+});
+
+test("7.2.13's <fmt>_iommu_test suites in a booted SMP guest (captured): the leak check's assertion is the first failure's diagnostic, and the cascade is failures too", (t) => {
+  const parsed = parseTap(kunitConsoleKtap(fixture('kunit-iommu-test-cascade-7.2.13.console')));
+  const failed = parsed.cases.filter((row) => row.result === 'not ok');
+  t.true(failed.length > 5);
+  t.deepEqual(parsed.cases[0] && [parsed.cases[0].name, parsed.cases[0].result], ['amdv1_iommu_test.test_increase_level.amdv1_cfg_0', 'ok']);
+  t.is(parsed.cases[1]?.result, 'skip');
+  const first = failed[0]!;
+  t.is(first.name, 'amdv1_iommu_test.test_map_simple.amdv1_cfg_0');
+  t.true(first.diagnostics.some((line) => line.includes('ASSERTION FAILED at drivers/iommu/generic_pt/fmt/../kunit_iommu_pt.h:473')));
+  t.true(failed[1]!.diagnostics.some((line) => line.includes('failed to initialize: -16')));
+});
