@@ -96,13 +96,16 @@ full(`7.2: a clean kernel passes selftest-iommufd and kunit-iommu on intel-iommu
 
 full(`7.2: an IOAS unmap that reports one byte less than it unmapped, which only iommufd's own selftest asserts, is caught as failing selftest cases, named${fullNote}`, async (t) => {
   t.timeout(120 * 60_000);
-  const result = await run72(t, { patches: ['fault-iommufd-unmap-length.patch'], iommus: ['intel'], scenarios: ['selftest-iommufd'], budget: 600 });
+  const result = await run72(t, { patches: ['fault-iommufd-unmap-length.patch'], iommus: ['intel'], scenarios: ['selftest-iommufd'] });
   const run = only(result, 'intel', 'selftest-iommufd');
   t.is(run.verdict, 'fail');
   t.true(failing(run).length >= 1, summary(result));
   const reports = run.reports.filter((report) => report.kind === 'selftest');
   t.is(reports.length, failing(run).length, 'a selftest finding per failing case');
   for (const report of reports) t.regex(report.title, /^selftest failure in iommufd(_fail_nth)?: \S+$/);
+  // Seen on 7.2.13: the VFIO compat map cases assert the unmapped size, the unmap_fully_contained_areas cases the length.
+  t.true(failing(run).some((row) => row.name === 'vfio_compat_mock_domain.Ver1v2.map'), failing(run).map((row) => row.name).join(', '));
+  t.deepEqual(run.reports.filter((report) => report.kind !== 'selftest' && !report.known), [], 'nothing but the failing cases');
 });
 
 full(`7.2: a lock-order inversion in the IOAS code, which no case asserts, passes every case and is still caught by lockdep during the suite${fullNote}`, async (t) => {
@@ -116,12 +119,13 @@ full(`7.2: a lock-order inversion in the IOAS code, which no case asserts, passe
   t.regex(lockdep[0]!.step ?? '', /^selftest-iommufd\/iommufd\/\S+$/, 'placed in the case it came in');
 });
 
-full(`7.2: a leaked short-term reference on every bound iommufd device is caught during the suite: the kernel's timeout line, the cases it held up${fullNote}`, async (t) => {
+full(`7.2: a leaked short-term reference on every bound iommufd device is caught during the suite, placed in its cases: the kernel's timeout line, the hung closes and the crash that follows${fullNote}`, async (t) => {
   t.timeout(120 * 60_000);
   const result = await run72(t, { patches: ['fault-iommufd-device-wait-leak.patch'], iommus: ['intel'], scenarios: ['selftest-iommufd'], budget: 240 });
   const run = only(result, 'intel', 'selftest-iommufd');
   t.is(run.verdict, 'fail');
   t.true(run.reports.some((report) => report.kind !== 'selftest' && /leaked object reference/.test(report.title)), summary(result));
+  for (const report of run.reports) t.regex(report.step ?? '', /^selftest-iommufd\/iommufd\/\S+$/, `${report.title} is placed in a case`);
 });
 
 full(`7.2: a page-table bug injected into the generic page-table code is caught as failing KUnit cases${fullNote}`, async (t) => {
@@ -131,4 +135,14 @@ full(`7.2: a page-table bug injected into the generic page-table code is caught 
   t.is(run.verdict, 'fail');
   t.true(failing(run).length >= 1, summary(result));
   t.true(run.reports.some((report) => report.kind === 'selftest' && /^selftest failure in kunit: \S+$/.test(report.title)));
+  // Seen on 7.2.13: exactly the x86_64 attribute read-back cases, every other format case ok.
+  t.true(failing(run).every((row) => row.name.startsWith('x86_64_fmt_test.test_attr_from_entry.')), failing(run).map((row) => row.name).join(', '));
+});
+
+full(`7.2.13: selftest-vfio is inconclusive, naming why: the tree's tools/testing/selftests/vfio does not build (calloc_assert is used, defined nowhere)${fullNote}`, async (t) => {
+  t.timeout(60 * 60_000);
+  const result = await run72(t, { iommus: ['intel'], scenarios: ['selftest-vfio'] });
+  const run = only(result, 'intel', 'selftest-vfio');
+  t.is(run.verdict, 'inconclusive', summary(result));
+  t.regex(run.inconclusive.join('\n'), /skipped: nothing of selftest-vfio could run on this kernel: tools\/testing\/selftests\/vfio does not build from this tree: .*calloc_assert/);
 });
