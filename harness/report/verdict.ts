@@ -71,6 +71,8 @@ export interface ScenarioOutcome {
   suites?: ResultSuite[];
   /** A `not ok` case's finding (kind `selftest`), placed in its case's step; matched against the known issues like a kernel report. */
   caseReports?: ResultReport[];
+  /** The scenario exists to run suites (Scenario.selftests or a kconfig of its own): no case run is no evidence. */
+  runsSuites?: boolean;
   /** Steps (and the steps under them) that inject allocation failures on purpose (iommufd_fail_nth's cases). */
   faultInjectionSteps?: string[];
 }
@@ -218,7 +220,9 @@ export function judgeBoot(evidence: BootEvidence): ScenarioRun[] {
         .map((disagreement) => `${disagreement.step}: ${describeGroup(disagreement.group, disagreement.devices)} left /sys/kernel/iommu_groups unreleased in the log, but the log has a hole after it was made: its release may be in it`),
     ];
     // A scenario every step of which this kernel could not run (a suite the tree lacks) proves nothing: skipped, never a pass.
-    if (outcome.scenario !== bootScenario && outcome.skippedSteps?.length && !stepsMarked(fromConsole, outcome.scenario).steps && !outcome.error) {
+    // A scenario that runs suites proves nothing when none of their cases ran (the tree has no such suite, or it does not build), whatever else it marked.
+    const noCaseRan = outcome.runsSuites === true && !(outcome.cases ?? []).some((row) => row.result !== 'skip');
+    if (outcome.scenario !== bootScenario && outcome.skippedSteps?.length && (noCaseRan || !stepsMarked(fromConsole, outcome.scenario).steps) && !outcome.error) {
       inconclusive.push(`skipped: nothing of ${outcome.scenario} could run on this kernel: ${[...new Set(outcome.skippedSteps.map((step) => step.reason))].join('; ')}`);
     }
     const findings = leaks.length + failedChecks.length + scenarioReports.filter((report) => !report.known).length;

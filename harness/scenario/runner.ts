@@ -261,7 +261,7 @@ export async function runBoot(plan: BootPlan, options: RunnerOptions): Promise<B
         continue;
       }
       const cycles = plan.cycle ? 1 : (options.cycles ?? 1);
-      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [], skippedSteps: [], cost: noCost, inconclusive: [...blindForAll] };
+      const outcome: ScenarioOutcome = { scenario: scenario.name, goneDevices: [], devices: [], observedGroups: {}, failedChecks: [], sysfsGroups: [], skippedSteps: [], cost: noCost, inconclusive: [...blindForAll], ...(scenario.selftests?.length || scenario.kconfig ? { runsSuites: true } : {}) };
       const firstCycle = scenario === plan.scenarios[0] && !plan.cycle ? (plan.firstCycle ?? 1) : 1;
       for (let cycle = firstCycle; cycle <= cycles && !outcome.error && !machine.exit && !blockedBy; cycle++) {
         const cycleNumber = plan.cycle ?? (cycles > 1 ? cycle : undefined);

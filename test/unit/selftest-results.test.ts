@@ -324,3 +324,17 @@ test("7.2.13's <fmt>_iommu_test suites in a booted SMP guest (captured): the lea
   t.true(first.diagnostics.some((line) => line.includes('ASSERTION FAILED at drivers/iommu/generic_pt/fmt/../kunit_iommu_pt.h:473')));
   t.true(failed[1]!.diagnostics.some((line) => line.includes('failed to initialize: -16')));
 });
+
+test('verdict: a suite scenario that marked a step of its own (huge pages) but ran no case is inconclusive, never a pass (6.12.118: its iommufd selftest does not build)', (t) => {
+  const runs = judgeBoot({
+    iommu: 'intel',
+    accel: 'tcg',
+    console: '[    0.000000] Linux version 6.12.118 (gcc) #1 SMP\n[    2.0] iommu-harness: step selftest-iommufd/hugepages\n',
+    consolePath: '/tmp/console.log',
+    outcomes: [{ scenario: 'selftest-iommufd', goneDevices: [], devices: [], runsSuites: true, skippedSteps: [{ step: 'selftest-iommufd/iommufd', reason: 'tools/testing/selftests/iommu does not build from this tree' }] }],
+    known: [],
+  });
+  const run = runs.find((candidate) => candidate.scenario === 'selftest-iommufd')!;
+  t.is(run.verdict, 'inconclusive');
+  t.regex(run.inconclusive.join('\n'), /does not build from this tree/);
+});
