@@ -4,7 +4,6 @@
 // shell does, on every exit path (the reaper, the parent-death signal).
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { kconfigDir } from '../build/index.ts';
 import { cacheLayout, ensureDir } from '../cache.ts';
 import { HarnessError } from '../errors.ts';
 import type { Progress } from '../log.ts';
@@ -57,8 +56,7 @@ export async function runShell(request: ShellRequest, io = { stdin: process.stdi
   const topology = shellTopology(request.iommu, request.scenarios);
   const layout = cacheLayout();
   const arch = machineOf(request.iommu).arch;
-  // gdb wants source, types and locals: its kernel carries full DWARF, which the standard build leaves out.
-  const prepared = await prepareKernel({ ...(request.src ? { src: request.src } : {}), ...(request.ref ? { ref: request.ref } : {}), patches: request.patches, kconfigs: request.gdb ? [path.join(kconfigDir, 'gdb.config'), ...request.kconfigs] : request.kconfigs, arch }, progress, layout);
+  const prepared = await prepareKernel({ ...(request.src ? { src: request.src } : {}), ...(request.ref ? { ref: request.ref } : {}), patches: request.patches, kconfigs: request.kconfigs, arch }, progress, layout);
   const accel = foreignArchAccel(arch) ?? (await chooseAccel(request.accel, process.env, { kernel: prepared.kernel.artifacts.bzImage, layout }));
   progress.step(`accelerator: ${accel.accel} (${accel.reason})`);
   const runDir = await ensureDir(path.join(newRunDir(layout), request.iommu));
@@ -79,7 +77,13 @@ export async function runShell(request: ShellRequest, io = { stdin: process.stdi
   });
   try {
     progress.step(`${request.iommu}: a shell in the guest (kernel ${prepared.kernel.artifacts.release}); the console is ${machine.consoleLog}; exit to stop the machine`);
-    if (gdbPort !== undefined) progress.step(`gdb: gdb ${prepared.kernel.artifacts.vmlinux} -ex 'target remote 127.0.0.1:${gdbPort}'`);
+    if (gdbPort !== undefined) {
+      progress.step(`gdb: gdb ${prepared.kernel.artifacts.vmlinux} -ex 'target remote 127.0.0.1:${gdbPort}'`);
+      // The standard kernel has symbols but no DWARF (a cold build minutes shorter); source-level gdb is a kernel of its own.
+      if (!request.kconfigs.some((fragment) => path.basename(fragment) === 'gdb.config')) {
+        progress.step('gdb: this vmlinux has symbols but no DWARF; for source lines, types and locals add --kconfig kconfigs/gdb.config (a kernel of its own: one cold build)');
+      }
+    }
     return await machine.shell.interactive(io).catch((error: unknown) => {
       // The console is where a lost guest says why.
       if (error instanceof HarnessError && !error.logPath) throw new HarnessError(error.kind, error.message, { logPath: machine.consoleLog, cause: error });
