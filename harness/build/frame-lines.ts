@@ -98,7 +98,7 @@ export function parseSysvSymbol(output: string, name: string): { value: bigint; 
 }
 
 /** Runs the kernel's binutils tool `name` (`prefix`: '' or aarch64-linux-gnu-); a failure throws, naming it. */
-async function binutils(name: string, args: string[], options: { prefix: string; cwd?: string }): Promise<string> {
+export async function binutils(name: string, args: string[], options: { prefix: string; cwd?: string }): Promise<string> {
   const program = `${options.prefix}${name}`;
   const result = await execa(program, args, { reject: false, timeout: 120_000, maxBuffer: 512 * 1024 * 1024, ...(options.cwd ? { cwd: options.cwd } : {}) });
   if (result.exitCode !== 0) throw new Error(`${program} failed: ${(result.stderr || result.shortMessage || 'no output').split('\n')[0]}`);

@@ -4,9 +4,8 @@
 // (harness/build/frame-lines.ts); a vmlinux that has line tables (a --kconfig
 // with DEBUG_INFO, shell --gdb's kernel) is read directly with nm and
 // addr2line. Parsing is pure; the tool calls are the only I/O.
-import { execa } from 'execa';
 import { describeError } from '../errors.ts';
-import { frameKey, frameLines, parseInnermost } from '../build/frame-lines.ts';
+import { binutils, frameKey, frameLines, parseInnermost } from '../build/frame-lines.ts';
 import type { ResultReport, ScenarioRun } from './result.ts';
 
 export interface FrameRef {
@@ -55,7 +54,7 @@ export const parseAddr2line = parseInnermost;
 
 /** Whether vmlinux carries line tables: without them addr2line can only say `??`. */
 async function hasLineInfo(vmlinux: string, prefix: string): Promise<boolean> {
-  return (await binutils('readelf', ['-S', '--wide', vmlinux], prefix)).includes('.debug_line');
+  return (await binutils('readelf', ['-S', '--wide', vmlinux], { prefix })).includes('.debug_line');
 }
 
 /**
@@ -83,7 +82,7 @@ export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string, toolPr
       });
     }
   } catch (error) {
-    const note = `report frames not symbolized to file:line: ${error instanceof SymbolizeError ? error.message : describeError(error)}`;
+    const note = `report frames not symbolized to file:line: ${describeError(error)}`;
     for (const run of withReports) run.notes.push(note);
   }
 }
@@ -94,20 +93,8 @@ export async function symbolizeRuns(runs: ScenarioRun[], vmlinux: string, toolPr
  */
 export type ObjectLines = (lookup: (buildDir: string) => Promise<Map<string, string>>) => Promise<Map<string, string>>;
 
-class SymbolizeError extends Error {}
-
-/** Runs a binutils tool (`prefix`: the kernel's cross binutils, aarch64-linux-gnu- for arm64); a failure is a SymbolizeError naming it. */
-async function binutils(name: string, args: string[], prefix = ''): Promise<string> {
-  const tool = `${prefix}${name}`;
-  const result = await execa(tool, args, { reject: false, timeout: 120_000, maxBuffer: 512 * 1024 * 1024 });
-  if (result.exitCode !== 0) {
-    throw new SymbolizeError(`${tool} failed: ${(result.stderr || result.shortMessage || 'no output').split('\n')[0]}`);
-  }
-  return result.stdout;
-}
-
 async function symbolizeReports(reports: ResultReport[], vmlinux: string, prefix: string): Promise<void> {
-  const symbols = parseNm(await binutils('nm', [vmlinux], prefix));
+  const symbols = parseNm(await binutils('nm', [vmlinux], { prefix }));
   const perReport = reports.map((report) => framesOf(report.text));
   const addresses = new Set<bigint>();
   for (const frames of perReport) {
@@ -118,7 +105,7 @@ async function symbolizeReports(reports: ResultReport[], vmlinux: string, prefix
     }
   }
   const hex = [...addresses].map((address) => `0x${address.toString(16)}`);
-  const output = hex.length ? await binutils('addr2line', ['-e', vmlinux, '-a', '-f', '-i', ...hex], prefix) : '';
+  const output = hex.length ? await binutils('addr2line', ['-e', vmlinux, '-a', '-f', '-i', ...hex], { prefix }) : '';
   const locations = parseAddr2line(output);
   reports.forEach((report, index) => {
     report.frames = (perReport[index] ?? []).map((frame) => {
